@@ -1,0 +1,226 @@
+/* codec.c: decoding and the stateless half of validation. Each refusal has
+ * its own reason and a message that names the field and the value. */
+#include "codec.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "uuid.h"
+
+#define EV(x) TWINWATCH__V1__EVENT__BODY_##x
+
+static const char *reason_names[TW_R__COUNT] = {
+    [TW_R_OK] = "ok",
+    [TW_R_UNDECODABLE] = "undecodable",
+    [TW_R_UNKNOWN_BODY] = "unknown_body",
+    [TW_R_MISSING_FIELD] = "missing_field",
+    [TW_R_BAD_FIELD] = "bad_field",
+    [TW_R_FUTURE_EVENT] = "future_event",
+    [TW_R_BAD_AMOUNT] = "bad_amount",
+    [TW_R_DUE_BEFORE_PLEDGE] = "due_before_pledge",
+    [TW_R_UNKNOWN_AGENCY] = "unknown_agency",
+    [TW_R_UNKNOWN_LOCALITY] = "unknown_locality",
+    [TW_R_TWINNING_NOT_ACTIVE] = "twinning_not_active",
+    [TW_R_TWINNING_ALREADY_ACTIVE] = "twinning_already_active",
+    [TW_R_DUPLICATE_PLEDGE] = "duplicate_pledge",
+    [TW_R_UNKNOWN_PLEDGE] = "unknown_pledge",
+    [TW_R_PLEDGE_CANCELLED] = "pledge_cancelled",
+    [TW_R_PLEDGE_LOCALITY_MISMATCH] = "pledge_locality_mismatch",
+    [TW_R_CONFLICTING_DUPLICATE] = "conflicting_duplicate",
+};
+
+const char *tw_reason_name(tw_reason r)
+{
+    return (unsigned)r < TW_R__COUNT ? reason_names[r] : "unknown";
+}
+
+static int reject(tw_reject *rej, tw_reason r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int reject(tw_reject *rej, tw_reason r, const char *fmt, ...)
+{
+    va_list ap;
+    rej->reason = r;
+    va_start(ap, fmt);
+    vsnprintf(rej->msg, sizeof rej->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+tw_event *tw_codec_decode(const void *buf, size_t len, tw_reject *rej)
+{
+    tw_event *ev = twinwatch__v1__event__unpack(NULL, len, buf);
+    if (!ev)
+        reject(rej, TW_R_UNDECODABLE, "%zu bytes are not a twinwatch.v1.Event", len);
+    return ev;
+}
+
+const char *tw_event_type(const tw_event *ev)
+{
+    switch (ev->body_case) {
+    case EV(TWINNING_SIGNED): return "twinning_signed";
+    case EV(TWINNING_ENDED): return "twinning_ended";
+    case EV(VISIT): return "visit";
+    case EV(SUPPORT_PLEDGED): return "support_pledged";
+    case EV(SUPPORT_DELIVERED): return "support_delivered";
+    case EV(TRAINING_DELIVERED): return "training_delivered";
+    case EV(PLEDGE_REVISED): return "pledge_revised";
+    case EV(PLEDGE_CANCELLED): return "pledge_cancelled";
+    case EV(FEED_HEARTBEAT): return "feed_heartbeat";
+    default: return "unknown";
+    }
+}
+
+const char *tw_event_pledge_id(const tw_event *ev)
+{
+    switch (ev->body_case) {
+    case EV(SUPPORT_PLEDGED): return ev->support_pledged->pledge_id;
+    case EV(SUPPORT_DELIVERED): return ev->support_delivered->pledge_id;
+    case EV(TRAINING_DELIVERED): return ev->training_delivered->pledge_id;
+    case EV(PLEDGE_REVISED): return ev->pledge_revised->pledge_id;
+    case EV(PLEDGE_CANCELLED): return ev->pledge_cancelled->pledge_id;
+    default: return "";
+    }
+}
+
+uint8_t *tw_codec_pack(const tw_event *ev, size_t *len)
+{
+    size_t n = twinwatch__v1__event__get_packed_size(ev);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf)
+        *len = twinwatch__v1__event__pack(ev, buf);
+    return buf;
+}
+
+static int check_enum(const ProtobufCEnumDescriptor *d, int value, const char *field, tw_reject *rej)
+{
+    if (protobuf_c_enum_descriptor_get_value(d, value))
+        return 0;
+    return reject(rej, TW_R_BAD_FIELD, "%s: enum value %d is not in the contract", field, value);
+}
+
+static int check_amount(int64_t v, const char *field, tw_reject *rej)
+{
+    if (v < 0)
+        return reject(rej, TW_R_BAD_AMOUNT, "%s is negative (%lld)", field, (long long)v);
+    if (v > TW_MAX_VND)
+        return reject(rej, TW_R_BAD_AMOUNT, "%s = %lld is above 10^15", field, (long long)v);
+    return 0;
+}
+
+static int check_date(const char *s, const char *field, int required, int32_t *days,
+                      tw_reject *rej)
+{
+    *days = TW_DATE_NONE;
+    if (!*s) {
+        if (required)
+            return reject(rej, TW_R_MISSING_FIELD, "%s is empty", field);
+        return 0;
+    }
+    if (tw_date_parse(s, days) < 0)
+        return reject(rej, TW_R_BAD_FIELD, "%s \"%.40s\" is not a date YYYY-MM-DD", field, s);
+    return 0;
+}
+
+static int need_pledge_id(const char *id, tw_reject *rej)
+{
+    return *id ? 0 : reject(rej, TW_R_MISSING_FIELD, "pledge_id is empty");
+}
+
+static int check_body(const tw_event *ev, tw_reject *rej)
+{
+    int32_t d1, d2;
+
+    switch (ev->body_case) {
+    case EV(TWINNING_SIGNED): {
+        const Twinwatch__V1__TwinningSigned *b = ev->twinning_signed;
+        if (check_date(b->start_date, "start_date", 0, &d1, rej) < 0 ||
+            check_date(b->end_date, "end_date", 0, &d2, rej) < 0)
+            return -1;
+        if (d1 != TW_DATE_NONE && d2 != TW_DATE_NONE && d2 < d1)
+            return reject(rej, TW_R_BAD_FIELD, "end_date %s is before start_date %s", b->end_date,
+                          b->start_date);
+        return 0;
+    }
+    case EV(VISIT):
+        return check_amount(ev->visit->gift_value_vnd, "gift_value_vnd", rej);
+    case EV(SUPPORT_PLEDGED): {
+        const Twinwatch__V1__SupportPledged *b = ev->support_pledged;
+        if (need_pledge_id(b->pledge_id, rej) < 0 ||
+            check_enum(&twinwatch__v1__category__descriptor, b->category, "category", rej) < 0 ||
+            check_enum(&twinwatch__v1__funding_source__descriptor, b->funding, "funding", rej) <
+                0 ||
+            check_amount(b->amount_vnd, "amount_vnd", rej) < 0 ||
+            check_amount(b->in_kind_value_vnd, "in_kind_value_vnd", rej) < 0 ||
+            check_amount(b->target_quantity, "target_quantity", rej) < 0 ||
+            check_date(b->due_date, "due_date", 0, &d1, rej) < 0)
+            return -1;
+        d2 = tw_date_of_ms(ev->occurred_at_ms);
+        if (d1 != TW_DATE_NONE && d1 < d2) {
+            char pd[11];
+            tw_date_format(d2, pd);
+            return reject(rej, TW_R_DUE_BEFORE_PLEDGE,
+                          "pledge %s: due date %s is before the pledge date %s", b->pledge_id,
+                          b->due_date, pd);
+        }
+        return 0;
+    }
+    case EV(SUPPORT_DELIVERED): {
+        const Twinwatch__V1__SupportDelivered *b = ev->support_delivered;
+        if (check_enum(&twinwatch__v1__category__descriptor, b->category, "category", rej) < 0 ||
+            check_amount(b->amount_vnd, "amount_vnd", rej) < 0 ||
+            check_amount(b->quantity, "quantity", rej) < 0)
+            return -1;
+        return 0;
+    }
+    case EV(TRAINING_DELIVERED):
+        return check_enum(&twinwatch__v1__audience__descriptor, ev->training_delivered->audience,
+                          "audience", rej);
+    case EV(PLEDGE_REVISED): {
+        const Twinwatch__V1__PledgeRevised *b = ev->pledge_revised;
+        if (need_pledge_id(b->pledge_id, rej) < 0 ||
+            check_date(b->new_due_date, "new_due_date", 0, &d1, rej) < 0 ||
+            check_amount(b->new_amount_vnd, "new_amount_vnd", rej) < 0 ||
+            check_amount(b->new_target_quantity, "new_target_quantity", rej) < 0)
+            return -1;
+        return 0;
+    }
+    case EV(PLEDGE_CANCELLED):
+        return need_pledge_id(ev->pledge_cancelled->pledge_id, rej);
+    case EV(TWINNING_ENDED):
+    case EV(FEED_HEARTBEAT):
+        return 0;
+    default:
+        return reject(rej, TW_R_UNKNOWN_BODY,
+                      "no known body (field %d): a newer contract, or none set",
+                      (int)ev->body_case);
+    }
+}
+
+int tw_codec_check(const tw_event *ev, int64_t now_ms, uint8_t event_id[16], tw_reject *rej)
+{
+    if (ev->body_case == TWINWATCH__V1__EVENT__BODY__NOT_SET) {
+        if (ev->base.n_unknown_fields > 0)
+            return reject(rej, TW_R_UNKNOWN_BODY, "body is field %u, unknown to contract v1",
+                          ev->base.unknown_fields[0].tag);
+        return reject(rej, TW_R_UNKNOWN_BODY, "no body set");
+    }
+    if (!*ev->event_id)
+        return reject(rej, TW_R_MISSING_FIELD, "event_id is empty");
+    if (tw_uuid_parse(ev->event_id, event_id) < 0)
+        return reject(rej, TW_R_BAD_FIELD, "event_id \"%.40s\" is not a UUID", ev->event_id);
+    if (!*ev->agency_code)
+        return reject(rej, TW_R_MISSING_FIELD, "agency_code is empty");
+    if (!*ev->locality_code)
+        return reject(rej, TW_R_MISSING_FIELD, "locality_code is empty");
+    if (ev->occurred_at_ms == 0)
+        return reject(rej, TW_R_MISSING_FIELD, "occurred_at_ms is 0");
+    if (ev->occurred_at_ms > now_ms + 86400000LL)
+        return reject(rej, TW_R_FUTURE_EVENT,
+                      "occurred_at_ms %lld is more than a day in the future",
+                      (long long)ev->occurred_at_ms);
+    return check_body(ev, rej);
+}

@@ -1,0 +1,80 @@
+/* kafka.c: librdkafka configuration and its libev wake-up pipe. */
+#include "kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                 size_t errlen)
+{
+    char why[256];
+    if (rd_kafka_conf_set(conf, key, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "kafka.%s = \"%s\": %s", key, value, why);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    rd_kafka_conf_t *conf;
+    char *err;
+    size_t errlen;
+    int failed;
+} pass_ctx;
+
+static void pass_one(void *arg, const char *key, const char *value)
+{
+    pass_ctx *c = arg;
+    if (!c->failed && tw_kafka_set(c->conf, key + strlen("kafka."), value, c->err, c->errlen) < 0)
+        c->failed = 1;
+}
+
+rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const tw_config *cfg, char *err,
+                               size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (brokers && *brokers && tw_kafka_set(conf, "bootstrap.servers", brokers, err, errlen) < 0)
+        goto fail;
+    if (cfg) {
+        pass_ctx c = {conf, err, errlen, 0};
+        tw_config_each_passthrough(cfg, pass_one, &c);
+        if (c.failed)
+            goto fail;
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int tw_kafka_wakeup_start(tw_kafka_wakeup *w, struct ev_loop *loop, rd_kafka_queue_t *q,
+                          void (*cb)(struct ev_loop *, ev_io *, int), void *data, char *err,
+                          size_t errlen)
+{
+    if (pipe2(w->fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe for the Kafka wake-up: %s", strerror(errno));
+        return -1;
+    }
+    rd_kafka_queue_io_event_enable(q, w->fds[1], "1", 1);
+    ev_io_init(&w->io, cb, w->fds[0], EV_READ);
+    w->io.data = data;
+    ev_io_start(loop, &w->io);
+    return 0;
+}
+
+void tw_kafka_wakeup_stop(tw_kafka_wakeup *w, struct ev_loop *loop)
+{
+    ev_io_stop(loop, &w->io);
+    close(w->fds[0]);
+    close(w->fds[1]);
+}
+
+void tw_kafka_wakeup_drain(tw_kafka_wakeup *w)
+{
+    char buf[256];
+    while (read(w->fds[0], buf, sizeof buf) > 0)
+        ;
+}

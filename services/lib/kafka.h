@@ -1,0 +1,40 @@
+/* kafka.h: librdkafka set-up shared by the services and twinctl, and the
+ * glue that wakes a libev loop when a librdkafka queue turns non-empty. */
+#ifndef TW_KAFKA_H
+#define TW_KAFKA_H
+
+#include <stddef.h>
+#include <ev.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+
+#define TW_TOPIC_EVENTS "twinwatch.events.v1"
+#define TW_TOPIC_ALERTS "twinwatch.alerts.v1"
+#define TW_TOPIC_ANCHORS "twinwatch.audit-anchors.v1"
+
+/* A conf with bootstrap.servers = brokers and every kafka.* key of cfg (may
+ * be NULL) set. Returns NULL with "kafka.KEY: reason" in err. */
+rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const tw_config *cfg, char *err,
+                               size_t errlen);
+
+/* Sets one property, or fails naming it. */
+int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                 size_t errlen) __attribute__((warn_unused_result));
+
+/* Wakes the loop through a non-blocking pipe when q turns non-empty. */
+typedef struct tw_kafka_wakeup {
+    int fds[2];
+    ev_io io;
+} tw_kafka_wakeup;
+
+/* Enables wake-ups of q into the loop; cb runs on the loop and must drain
+ * q with rd_kafka_queue_poll(q, 0) (or consumer_poll) until empty. */
+int tw_kafka_wakeup_start(tw_kafka_wakeup *w, struct ev_loop *loop, rd_kafka_queue_t *q,
+                          void (*cb)(struct ev_loop *, ev_io *, int), void *data, char *err,
+                          size_t errlen) __attribute__((warn_unused_result));
+void tw_kafka_wakeup_stop(tw_kafka_wakeup *w, struct ev_loop *loop);
+/* Empties the pipe (call at the top of cb). */
+void tw_kafka_wakeup_drain(tw_kafka_wakeup *w);
+
+#endif

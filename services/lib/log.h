@@ -1,0 +1,20 @@
+/* log.h: one-line, levelled logs with the context in front, text or JSON. */
+#ifndef TW_LOG_H
+#define TW_LOG_H
+
+typedef enum { TW_LOG_DEBUG, TW_LOG_INFO, TW_LOG_WARN, TW_LOG_ERROR } tw_log_level;
+
+/* Sets the program name printed in front of every line ("projector"). */
+void tw_log_init(const char *program);
+/* "text" or "json"; returns -1 for anything else. */
+int tw_log_set_format(const char *format) __attribute__((warn_unused_result));
+void tw_log_set_level(tw_log_level level);
+
+void tw_log(tw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define tw_debug(...) tw_log(TW_LOG_DEBUG, __VA_ARGS__)
+#define tw_info(...)  tw_log(TW_LOG_INFO, __VA_ARGS__)
+#define tw_warn(...)  tw_log(TW_LOG_WARN, __VA_ARGS__)
+#define tw_error(...) tw_log(TW_LOG_ERROR, __VA_ARGS__)
+
+#endif

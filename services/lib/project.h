@@ -1,0 +1,96 @@
+/* project.h: the projection state machine (docs/projection-rules.md). It
+ * holds the state of the twinnings, pledges, parked deliveries and source
+ * feeds that a batch touches (or, for a rebuild, all of them), applies
+ * events in order, and marks what changed so the caller can write it. The
+ * projector, twinctl rebuild and the tests share it. */
+#ifndef TW_PROJECT_H
+#define TW_PROJECT_H
+
+#include <stdint.h>
+#include "codec.h"
+
+typedef enum { TW_TWINNING_NONE = 0, TW_TWINNING_ACTIVE, TW_TWINNING_ENDED } tw_twinning_status;
+typedef enum { TW_PLEDGE_OPEN = 0, TW_PLEDGE_COMPLETE, TW_PLEDGE_CANCELLED } tw_pledge_status;
+
+/* Times are ms since the epoch (0 = none); dates are days since 1970-01-01
+ * (TW_DATE_NONE = none). Strings are owned by the state. */
+typedef struct tw_twinning {
+    char *agency_code, *locality_code, *programme;
+    tw_twinning_status status;
+    int32_t start_date, end_date, terms;
+    int64_t signed_at, ended_at;
+    int64_t visits, gift_value_vnd, delivered_vnd, trainees, jobs, models_replicated;
+    int64_t substantive, formal, last_activity_at;
+    int dirty;
+} tw_twinning;
+
+typedef struct tw_pledge {
+    char *agency_code, *pledge_id, *locality_code, *in_kind, *unit;
+    int category, funding;
+    tw_pledge_status status;
+    int64_t amount_vnd, in_kind_value_vnd, target_quantity;
+    int32_t due_date;
+    int64_t pledged_at, delivered_vnd, delivered_qty, deliveries, last_delivery_at;
+    int64_t completed_at, cancelled_at, revisions;
+    int dirty;
+} tw_pledge;
+
+typedef struct tw_parked {
+    uint8_t event_id[16];
+    char *agency_code, *pledge_id, *locality_code;
+    int64_t amount_vnd, quantity, occurred_at;
+    int32_t partition;
+    int64_t offset;
+    int stored;  /* a row exists in the database */
+    int applied; /* its pledge arrived: delete the row (or never write it) */
+    struct tw_parked *next;
+} tw_parked;
+
+typedef struct tw_source {
+    char *source_system, *agency_code;
+    int64_t last_seen_at, events;
+    int dirty;
+} tw_source;
+
+typedef struct tw_state tw_state;
+
+tw_state *tw_state_new(void);
+void tw_state_free(tw_state *st);
+/* Forgets everything (between batches). */
+void tw_state_reset(tw_state *st);
+
+/* Reference data the batch may name. Returns -1 when out of memory. */
+int tw_state_add_agency(tw_state *st, const char *code) __attribute__((warn_unused_result));
+int tw_state_add_locality(tw_state *st, const char *code) __attribute__((warn_unused_result));
+
+/* Loading stored rows: returns a new clean entry whose key fields are set
+ * (the caller fills the rest), or NULL when out of memory. */
+tw_twinning *tw_state_load_twinning(tw_state *st, const char *agency, const char *locality);
+tw_pledge *tw_state_load_pledge(tw_state *st, const char *agency, const char *pledge_id,
+                                const char *locality);
+tw_parked *tw_state_load_parked(tw_state *st, const uint8_t event_id[16], const char *agency,
+                                const char *pledge_id, const char *locality);
+tw_source *tw_state_load_source(tw_state *st, const char *source_system, const char *agency);
+
+/* Applies one event that passed tw_codec_check. Returns 0 when accepted
+ * (state changed), -1 with rej filled when refused (state unchanged), -2
+ * when out of memory. partition/offset place a parked delivery in order. */
+int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16],
+                     int32_t partition, int64_t offset, tw_reject *rej);
+
+/* Iteration over what the state holds; start with *pos = 0. */
+tw_twinning *tw_state_next_twinning(tw_state *st, size_t *pos);
+tw_pledge *tw_state_next_pledge(tw_state *st, size_t *pos);
+tw_source *tw_state_next_source(tw_state *st, size_t *pos);
+/* Parked deliveries, every list; check ->stored and ->applied. */
+tw_parked *tw_state_next_parked(tw_state *st, size_t *pos, tw_parked *prev);
+
+/* Names of enum values as stored in tables ("ECONOMIC_MODEL"). */
+const char *tw_category_name(int category);
+const char *tw_funding_name(int funding);
+const char *tw_twinning_status_name(tw_twinning_status s);
+const char *tw_pledge_status_name(tw_pledge_status s);
+int tw_category_from_name(const char *name);
+int tw_funding_from_name(const char *name);
+
+#endif
