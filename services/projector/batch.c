@@ -1,0 +1,505 @@
+/* batch.c: accumulate, read what the batch touches, apply in order. The
+ * writes are built by write.c. Two round trips per batch, none per event. */
+#include "batch.h"
+#include "batch_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "log.h"
+#include "uuid.h"
+
+tw_batch *tw_batch_new(const char *topic)
+{
+    tw_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->topic = topic;
+    b->st = tw_state_new();
+    b->seen = tw_map_new();
+    b->known = tw_map_new();
+    b->keys = tw_map_new();
+    if (!b->st || !b->seen || !b->known || !b->keys) {
+        tw_batch_free(b);
+        return NULL;
+    }
+    for (int i = 0; i < RA__COUNT; i++)
+        tw_pgarr_init(&b->ra[i], tw_batch_read_oid(i));
+    tw_write_init(b);
+    return b;
+}
+
+static void clear_known(tw_batch *b)
+{
+    size_t pos = 0;
+    void *v;
+    while ((v = tw_map_next(b->known, &pos, NULL)))
+        free(v);
+    tw_map_clear(b->known);
+}
+
+void tw_batch_clear(tw_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        tw_entry *e = &b->e[i];
+        rd_kafka_message_destroy(e->rkm);
+        tw_event_free(e->ev);
+        free(e->canon);
+    }
+    b->n = 0;
+    b->nparts = 0;
+    tw_map_clear(b->seen);
+    tw_map_clear(b->keys);
+    clear_known(b);
+    tw_state_reset(b->st);
+}
+
+void tw_batch_free(tw_batch *b)
+{
+    if (!b)
+        return;
+    if (b->st && b->seen && b->known && b->keys)
+        tw_batch_clear(b);
+    free(b->e);
+    tw_state_free(b->st);
+    tw_map_free(b->seen);
+    tw_map_free(b->known);
+    tw_map_free(b->keys);
+    for (int i = 0; i < RA__COUNT; i++)
+        tw_pgarr_free(&b->ra[i]);
+    tw_write_free(b);
+    free(b);
+}
+
+size_t tw_batch_count(const tw_batch *b)
+{
+    return b->n;
+}
+
+const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n)
+{
+    *n = b->nparts;
+    return b->parts;
+}
+
+tw_batch_stats tw_batch_stats_get(const tw_batch *b)
+{
+    return b->stats;
+}
+
+static tw_batch_part *part_of(tw_batch *b, int32_t partition)
+{
+    for (int i = 0; i < b->nparts; i++)
+        if (b->parts[i].partition == partition)
+            return &b->parts[i];
+    if (b->nparts == TW_MAX_PARTS)
+        return NULL;
+    tw_batch_part *p = &b->parts[b->nparts++];
+    memset(p, 0, sizeof *p);
+    p->partition = partition;
+    p->expected = -1;
+    return p;
+}
+
+int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
+{
+    tw_batch_part *p = part_of(b, m->partition);
+    if (!p)
+        return -1;
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 1024;
+        tw_entry *ne = realloc(b->e, ncap * sizeof *ne);
+        if (!ne)
+            return -1;
+        b->e = ne;
+        b->cap = ncap;
+    }
+    tw_entry *e = &b->e[b->n++];
+    memset(e, 0, sizeof *e);
+    e->rkm = m;
+    p->next = m->offset + 1;
+    e->ev = tw_codec_decode(m->payload, m->len, &e->rej);
+    if (!e->ev || tw_codec_check(e->ev, now_ms, e->id, &e->rej) < 0) {
+        e->rejected = 1;
+        return 0;
+    }
+    if (!(e->canon = tw_codec_pack(e->ev, &e->canon_len)))
+        return -1;
+    return 0;
+}
+
+/* ---- read phase ---- */
+
+static int64_t expected_of(const tw_batch *b, int32_t partition)
+{
+    for (int i = 0; i < b->nparts; i++)
+        if (b->parts[i].partition == partition)
+            return b->parts[i].expected;
+    return -1;
+}
+
+
+uint32_t tw_batch_read_oid(int i)
+{
+    return i == RA_IDS ? TW_OID_UUID_ARRAY : TW_OID_TEXT_ARRAY;
+}
+
+static const char *SQL_KNOWN =
+    "SELECT event_id::text, payload FROM audit.event_log WHERE event_id = ANY($1)";
+static const char *SQL_AGENCIES = "SELECT code FROM ref.agency WHERE code = ANY($1)";
+static const char *SQL_LOCALITIES = "SELECT code FROM ref.locality WHERE code = ANY($1)";
+static const char *SQL_TWINNINGS =
+    "SELECT t.agency_code, t.locality_code, t.status, t.programme,"
+    " coalesce(t.start_date - date '1970-01-01', -2147483648),"
+    " coalesce(t.end_date - date '1970-01-01', -2147483648), t.terms,"
+    " coalesce((extract(epoch FROM t.signed_at) * 1000)::bigint, 0),"
+    " coalesce((extract(epoch FROM t.ended_at) * 1000)::bigint, 0),"
+    " t.visits, t.gift_value_vnd, t.delivered_vnd, t.trainees, t.jobs, t.models_replicated,"
+    " t.substantive_activities, t.formal_activities,"
+    " coalesce((extract(epoch FROM t.last_activity_at) * 1000)::bigint, 0)"
+    " FROM unnest($1::text[], $2::text[]) k(a, l)"
+    " JOIN proj.twinning t ON t.agency_code = k.a AND t.locality_code = k.l";
+static const char *SQL_PLEDGES =
+    "SELECT p.agency_code, p.pledge_id, p.locality_code, p.category, p.funding, p.status,"
+    " p.amount_vnd, p.in_kind, p.in_kind_value_vnd, p.target_quantity, p.unit,"
+    " coalesce(p.due_date - date '1970-01-01', -2147483648),"
+    " (extract(epoch FROM p.pledged_at) * 1000)::bigint, p.delivered_vnd, p.delivered_qty,"
+    " p.deliveries, coalesce((extract(epoch FROM p.last_delivery_at) * 1000)::bigint, 0),"
+    " coalesce((extract(epoch FROM p.completed_at) * 1000)::bigint, 0),"
+    " coalesce((extract(epoch FROM p.cancelled_at) * 1000)::bigint, 0), p.revisions"
+    " FROM unnest($1::text[], $2::text[]) k(a, i)"
+    " JOIN proj.pledge p ON p.agency_code = k.a AND p.pledge_id = k.i";
+static const char *SQL_PARKED =
+    "SELECT d.event_id::text, d.agency_code, d.pledge_id, d.locality_code, d.amount_vnd,"
+    " d.quantity, (extract(epoch FROM d.occurred_at) * 1000)::bigint, d.kafka_partition,"
+    " d.kafka_offset"
+    " FROM unnest($1::text[], $2::text[]) k(a, i)"
+    " JOIN proj.parked_delivery d ON d.agency_code = k.a AND d.pledge_id = k.i"
+    " ORDER BY d.kafka_partition, d.kafka_offset";
+static const char *SQL_SOURCES =
+    "SELECT source_system, agency_code, (extract(epoch FROM last_seen_at) * 1000)::bigint,"
+    " events FROM proj.source_feed WHERE source_system = ANY($1)";
+
+/* Adds a key once per batch to the arrays (two columns for pairs). */
+static int want(tw_batch *b, char kind, const char *x, const char *y, tw_pgarr *ax,
+                tw_pgarr *ay)
+{
+    char key[600];
+    snprintf(key, sizeof key, "%c\x1f%s\x1f%s", kind, x, y ? y : "");
+    if (tw_map_get(b->keys, key))
+        return 0;
+    if (tw_map_put(b->keys, key, b) < 0)
+        return -1;
+    tw_pgarr_text(ax, x);
+    if (ay)
+        tw_pgarr_text(ay, y);
+    return 0;
+}
+
+static int build_read(tw_batch *b, tw_pgpipe *pipe)
+{
+    tw_pgparams p;
+    for (int i = 0; i < RA__COUNT; i++)
+        tw_pgarr_reset(&b->ra[i]);
+    for (size_t i = 0; i < b->n; i++) {
+        tw_entry *e = &b->e[i];
+        if (e->rejected || e->rkm->offset < expected_of(b, e->rkm->partition))
+            continue;
+        const tw_event *ev = e->ev;
+        const char *pid = tw_event_pledge_id(ev);
+        tw_pgarr_uuid(&b->ra[RA_IDS], e->id);
+        if (want(b, 'a', ev->agency_code, NULL, &b->ra[RA_AGENCIES], NULL) < 0 ||
+            want(b, 'l', ev->locality_code, NULL, &b->ra[RA_LOCALITIES], NULL) < 0 ||
+            want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A],
+                 &b->ra[RA_TW_L]) < 0 ||
+            (*pid && want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
+            (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
+             want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0) ||
+            (*ev->source_system &&
+             want(b, 's', ev->source_system, NULL, &b->ra[RA_SOURCES], NULL) < 0))
+            return -1;
+    }
+#define ONE(sql, a)                                                                            \
+    do {                                                                                       \
+        tw_pgparams_clear(&p);                                                                 \
+        if (tw_pgparams_array(&p, &b->ra[a]) < 0 || tw_pgpipe_send(pipe, sql, &p) < 0)         \
+            return -1;                                                                         \
+    } while (0)
+#define TWO(sql, a1, a2)                                                                       \
+    do {                                                                                       \
+        tw_pgparams_clear(&p);                                                                 \
+        if (tw_pgparams_array(&p, &b->ra[a1]) < 0 || tw_pgparams_array(&p, &b->ra[a2]) < 0 ||  \
+            tw_pgpipe_send(pipe, sql, &p) < 0)                                                 \
+            return -1;                                                                         \
+    } while (0)
+    ONE(SQL_KNOWN, RA_IDS);
+    ONE(SQL_AGENCIES, RA_AGENCIES);
+    ONE(SQL_LOCALITIES, RA_LOCALITIES);
+    TWO(SQL_TWINNINGS, RA_TW_A, RA_TW_L);
+    TWO(SQL_PLEDGES, RA_PL_A, RA_PL_I);
+    TWO(SQL_PARKED, RA_PK_A, RA_PK_I);
+    ONE(SQL_SOURCES, RA_SOURCES);
+#undef ONE
+#undef TWO
+    return 0;
+}
+
+static int64_t num(const PGresult *r, int row, int col)
+{
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static const char *str(const PGresult *r, int row, int col)
+{
+    return PQgetvalue(r, row, col);
+}
+
+static int load_known(tw_batch *b, const PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        size_t len;
+        unsigned char *bytes = PQunescapeBytea((const unsigned char *)str(r, i, 1), &len);
+        known_payload *k = bytes ? malloc(sizeof *k + len) : NULL;
+        if (!k) {
+            PQfreemem(bytes);
+            return -1;
+        }
+        k->len = len;
+        memcpy(k->bytes, bytes, len);
+        PQfreemem(bytes);
+        if (tw_map_put(b->known, str(r, i, 0), k) < 0) {
+            free(k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_twinnings(tw_batch *b, const PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        tw_twinning *t = tw_state_load_twinning(b->st, str(r, i, 0), str(r, i, 1));
+        if (!t)
+            return -1;
+        t->status = strcmp(str(r, i, 2), "active") == 0 ? TW_TWINNING_ACTIVE : TW_TWINNING_ENDED;
+        free(t->programme);
+        if (!(t->programme = strdup(str(r, i, 3))))
+            return -1;
+        t->start_date = (int32_t)num(r, i, 4);
+        t->end_date = (int32_t)num(r, i, 5);
+        t->terms = (int32_t)num(r, i, 6);
+        t->signed_at = num(r, i, 7);
+        t->ended_at = num(r, i, 8);
+        t->visits = num(r, i, 9);
+        t->gift_value_vnd = num(r, i, 10);
+        t->delivered_vnd = num(r, i, 11);
+        t->trainees = num(r, i, 12);
+        t->jobs = num(r, i, 13);
+        t->models_replicated = num(r, i, 14);
+        t->substantive = num(r, i, 15);
+        t->formal = num(r, i, 16);
+        t->last_activity_at = num(r, i, 17);
+    }
+    return 0;
+}
+
+static int load_pledges(tw_batch *b, const PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        tw_pledge *p = tw_state_load_pledge(b->st, str(r, i, 0), str(r, i, 1), str(r, i, 2));
+        if (!p)
+            return -1;
+        p->category = tw_category_from_name(str(r, i, 3));
+        p->funding = tw_funding_from_name(str(r, i, 4));
+        const char *s = str(r, i, 5);
+        p->status = !strcmp(s, "complete")    ? TW_PLEDGE_COMPLETE
+                    : !strcmp(s, "cancelled") ? TW_PLEDGE_CANCELLED
+                                              : TW_PLEDGE_OPEN;
+        p->amount_vnd = num(r, i, 6);
+        free(p->in_kind);
+        free(p->unit);
+        p->in_kind = strdup(str(r, i, 7));
+        p->unit = strdup(str(r, i, 10));
+        if (!p->in_kind || !p->unit)
+            return -1;
+        p->in_kind_value_vnd = num(r, i, 8);
+        p->target_quantity = num(r, i, 9);
+        p->due_date = (int32_t)num(r, i, 11);
+        p->pledged_at = num(r, i, 12);
+        p->delivered_vnd = num(r, i, 13);
+        p->delivered_qty = num(r, i, 14);
+        p->deliveries = num(r, i, 15);
+        p->last_delivery_at = num(r, i, 16);
+        p->completed_at = num(r, i, 17);
+        p->cancelled_at = num(r, i, 18);
+        p->revisions = num(r, i, 19);
+    }
+    return 0;
+}
+
+static int load_parked(tw_batch *b, const PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        uint8_t id[16];
+        if (tw_uuid_parse(str(r, i, 0), id) < 0)
+            return -1;
+        tw_parked *k = tw_state_load_parked(b->st, id, str(r, i, 1), str(r, i, 2), str(r, i, 3));
+        if (!k)
+            return -1;
+        k->amount_vnd = num(r, i, 4);
+        k->quantity = num(r, i, 5);
+        k->occurred_at = num(r, i, 6);
+        k->partition = (int32_t)num(r, i, 7);
+        k->offset = num(r, i, 8);
+        k->stored = 1;
+    }
+    return 0;
+}
+
+static int load_sources(tw_batch *b, const PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        tw_source *s = tw_state_load_source(b->st, str(r, i, 0), str(r, i, 1));
+        if (!s)
+            return -1;
+        s->last_seen_at = num(r, i, 2);
+        s->events = num(r, i, 3);
+    }
+    return 0;
+}
+
+static void on_read_result(void *arg, int stmt, const PGresult *r)
+{
+    tw_batch *b = arg;
+    int rc = 0;
+    switch (stmt) {
+    case 0: rc = load_known(b, r); break;
+    case 1:
+    case 2:
+        for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+            rc = stmt == 1 ? tw_state_add_agency(b->st, str(r, i, 0))
+                           : tw_state_add_locality(b->st, str(r, i, 0));
+        break;
+    case 3: rc = load_twinnings(b, r); break;
+    case 4: rc = load_pledges(b, r); break;
+    case 5: rc = load_parked(b, r); break;
+    case 6: rc = load_sources(b, r); break;
+    }
+    if (rc < 0)
+        b->oom = 1;
+}
+
+/* ---- apply ---- */
+
+static void count(tw_batch *b, int32_t partition, int what)
+{
+    for (int i = 0; i < b->nparts; i++) {
+        if (b->parts[i].partition != partition)
+            continue;
+        if (what == 0)
+            b->parts[i].accepted++, b->stats.accepted++;
+        else if (what == 1)
+            b->parts[i].dead++, b->stats.dead++;
+        else
+            b->parts[i].duplicates++, b->stats.duplicates++;
+    }
+}
+
+static int same_bytes(const tw_entry *e, const uint8_t *p, size_t len)
+{
+    return e->canon_len == len && memcmp(e->canon, p, len) == 0;
+}
+
+static int apply(tw_batch *b)
+{
+    char idtext[TW_UUID_STRLEN + 1];
+    memset(&b->stats, 0, sizeof b->stats);
+    for (size_t i = 0; i < b->n; i++) {
+        tw_entry *e = &b->e[i];
+        if (e->rkm->offset < expected_of(b, e->rkm->partition)) {
+            e->stale = 1; /* committed by an earlier batch */
+            continue;
+        }
+        if (e->rejected) {
+            count(b, e->rkm->partition, 1);
+            continue;
+        }
+        tw_uuid_format(e->id, idtext);
+        const known_payload *k = tw_map_get(b->known, idtext);
+        const tw_entry *first = tw_map_get(b->seen, idtext);
+        if (k || first) {
+            if (k ? same_bytes(e, k->bytes, k->len) : same_bytes(e, first->canon, first->canon_len)) {
+                e->duplicate = 1;
+                count(b, e->rkm->partition, 2);
+            } else {
+                e->rejected = 1;
+                e->rej.reason = TW_R_CONFLICTING_DUPLICATE;
+                snprintf(e->rej.msg, sizeof e->rej.msg,
+                         "event %s was accepted before with different content", idtext);
+                count(b, e->rkm->partition, 1);
+            }
+            continue;
+        }
+        int rc = tw_project_apply(b->st, e->ev, e->id, e->rkm->partition, e->rkm->offset, &e->rej);
+        if (rc == -2)
+            return -1;
+        if (rc < 0) {
+            e->rejected = 1;
+            count(b, e->rkm->partition, 1);
+            continue;
+        }
+        if (tw_map_put(b->seen, idtext, e) < 0)
+            return -1;
+        e->accepted = 1;
+        count(b, e->rkm->partition, 0);
+    }
+    return 0;
+}
+
+static void on_write_done(void *arg, int ok, const char *err)
+{
+    tw_batch *b = arg;
+    b->done(b->done_arg, b, ok, err);
+}
+
+static void on_read_done(void *arg, int ok, const char *err)
+{
+    tw_batch *b = arg;
+    if (!ok) {
+        b->done(b->done_arg, b, 0, err);
+        return;
+    }
+    if (b->oom || apply(b) < 0) {
+        b->done(b->done_arg, b, 0, "out of memory applying the batch");
+        return;
+    }
+    if (tw_write_queue(b, b->pipe) < 0) {
+        b->done(b->done_arg, b, 0, b->pipe->err[0] ? b->pipe->err : "out of memory");
+        return;
+    }
+    tw_pgpipe_run(b->pipe, NULL, on_write_done, b);
+}
+
+void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, tw_batch_done_fn done,
+                  void *arg)
+{
+    for (int i = 0; i < b->nparts; i++) {
+        tw_batch_part *p = &b->parts[i];
+        p->expected = stored[p->partition];
+        if (p->next < p->expected)
+            p->next = p->expected;
+        p->accepted = p->dead = p->duplicates = 0;
+    }
+    b->pipe = pipe;
+    b->done = done;
+    b->done_arg = arg;
+    b->oom = 0;
+    tw_map_clear(b->keys);
+    if (build_read(b, pipe) < 0) {
+        done(arg, b, 0, pipe->err[0] ? pipe->err : "out of memory building the batch");
+        return;
+    }
+    tw_pgpipe_run(pipe, on_read_result, on_read_done, b);
+}

@@ -1,0 +1,53 @@
+/* batch.h: one batch of consumed messages and its trip to PostgreSQL:
+ * decode and check as messages arrive; then one round trip reads what the
+ * batch touches (known event ids, reference codes, twinnings, pledges,
+ * parked deliveries, source feeds), the state machine applies the events in
+ * order, and one more round trip writes the log, dead letters, projection
+ * rows and the partitions' next offsets in a single transaction. */
+#ifndef TW_BATCH_H
+#define TW_BATCH_H
+
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+#include "pg.h"
+
+typedef struct tw_batch tw_batch;
+
+/* Per-partition outcome of a committed batch. */
+typedef struct tw_batch_part {
+    int32_t partition;
+    int64_t expected; /* stored next offset before the batch, -1 = none */
+    int64_t next;     /* stored next offset after it */
+    int64_t accepted, dead, duplicates;
+} tw_batch_part;
+
+tw_batch *tw_batch_new(const char *topic);
+void tw_batch_free(tw_batch *b);
+/* Drops every message (their rd_kafka_message_t are destroyed). */
+void tw_batch_clear(tw_batch *b);
+size_t tw_batch_count(const tw_batch *b);
+
+/* Takes ownership of m; decodes and checks it at once. Returns -1 when out
+ * of memory. */
+int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
+    __attribute__((warn_unused_result));
+
+/* Runs the batch on the pipeline: read, apply, write, commit. stored[p] is
+ * partition p's stored next offset (-1 = none): the compare-and-set expects
+ * it, and messages below it (already committed) are skipped. done(arg, b,
+ * ok, err) is called once; on success the per-partition outcome is
+ * available through tw_batch_parts. */
+typedef void (*tw_batch_done_fn)(void *arg, tw_batch *b, int ok, const char *err);
+void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, tw_batch_done_fn done,
+                  void *arg);
+
+const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
+
+/* Totals of the last run, for logs and metrics. */
+typedef struct tw_batch_stats {
+    int64_t accepted, dead, duplicates, parked;
+} tw_batch_stats;
+tw_batch_stats tw_batch_stats_get(const tw_batch *b);
+
+#endif

@@ -1,0 +1,69 @@
+/* batch_int.h: the batch's insides, shared by batch.c and write.c only. */
+#ifndef TW_BATCH_INT_H
+#define TW_BATCH_INT_H
+
+#include "batch.h"
+#include "codec.h"
+#include "map.h"
+#include "project.h"
+
+#define TW_MAX_PARTS 256
+
+typedef struct tw_entry {
+    rd_kafka_message_t *rkm;
+    tw_event *ev; /* NULL when undecodable */
+    uint8_t id[16];
+    uint8_t *canon;
+    size_t canon_len;
+    tw_reject rej;
+    int rejected, accepted, duplicate, stale;
+} tw_entry;
+
+typedef struct known_payload {
+    size_t len;
+    uint8_t bytes[];
+} known_payload;
+
+/* Read-phase key arrays. */
+enum {
+    RA_IDS,
+    RA_AGENCIES,
+    RA_LOCALITIES,
+    RA_TW_A,
+    RA_TW_L,
+    RA_PL_A,
+    RA_PL_I,
+    RA_PK_A,
+    RA_PK_I,
+    RA_SOURCES,
+    RA__COUNT
+};
+
+#define WA__COUNT 96
+
+struct tw_batch {
+    const char *topic;
+    tw_entry *e;
+    size_t n, cap;
+    tw_batch_part parts[TW_MAX_PARTS];
+    int nparts;
+    tw_state *st;
+    tw_map *seen;  /* event_id text -> first accepted entry in this batch */
+    tw_map *known; /* event_id text -> known_payload already in the log */
+    tw_map *keys;  /* keys queued for the read phase */
+    tw_pgarr ra[RA__COUNT];
+    tw_pgarr wa[WA__COUNT];
+    tw_batch_stats stats;
+    int oom;
+    tw_pgpipe *pipe;
+    tw_batch_done_fn done;
+    void *done_arg;
+};
+
+uint32_t tw_batch_read_oid(int i);
+void tw_write_init(tw_batch *b);
+void tw_write_free(tw_batch *b);
+/* Queues the batch's write transaction on pipe. -1 on failure. */
+int tw_write_queue(tw_batch *b, tw_pgpipe *pipe) __attribute__((warn_unused_result));
+
+#endif

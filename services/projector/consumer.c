@@ -1,0 +1,248 @@
+/* consumer.c: the projector's Kafka side. Offsets live in PostgreSQL: on
+ * assignment they are read there and the partitions assigned from them;
+ * Kafka's own committed offsets are only a copy for lag tools. */
+#include "projector.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "log.h"
+
+static void on_stored_offset(void *arg, int stmt, const PGresult *r)
+{
+    tw_projector *pr = arg;
+    (void)stmt;
+    for (int i = 0; i < PQntuples(r); i++) {
+        long part = strtol(PQgetvalue(r, i, 0), NULL, 10);
+        if (part >= 0 && part < TW_PROJ_MAX_PARTS)
+            pr->stored[part] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    }
+}
+
+static int read_ok;
+static void on_read_done(void *arg, int ok, const char *err)
+{
+    tw_projector *pr = arg;
+    read_ok = ok;
+    if (!ok)
+        snprintf(pr->err, sizeof pr->err, "%s", err);
+}
+
+/* Reads stored offsets of the partitions in list and sets their offsets. */
+static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
+{
+    tw_pgparams p;
+    for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
+        pr->stored[i] = -1;
+    tw_pgparams_clear(&p);
+    tw_pgparams_text(&p, pr->topic);
+    if (tw_pgpipe_send(&pr->pipe,
+                       "SELECT kafka_partition, next_offset FROM ingest.partition_offset"
+                       " WHERE topic = $1",
+                       &p) < 0)
+        return -1;
+    tw_pgpipe_finish(&pr->pipe, on_stored_offset, on_read_done, pr);
+    if (!read_ok)
+        return -1;
+    for (int i = 0; list && i < list->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        int64_t s = tp->partition < TW_PROJ_MAX_PARTS ? pr->stored[tp->partition] : -1;
+        tp->offset = s >= 0 ? s : RD_KAFKA_OFFSET_BEGINNING;
+        tw_info("p%d: assigned, starting at %s %lld", tp->partition,
+                s >= 0 ? "stored offset" : "the beginning (nothing stored)",
+                (long long)(s >= 0 ? s : 0));
+    }
+    return 0;
+}
+
+/* Finishes the batch being written, and forgets the one being filled: its
+ * messages will be read again from the stored offsets. */
+static void settle_batches(tw_projector *pr)
+{
+    if (pr->pipe.running)
+        tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
+    tw_batch_clear(pr->open);
+    pr->open_due = 0;
+    ev_timer_stop(pr->loop, &pr->batch_timer);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    tw_projector *pr = opaque;
+    settle_batches(pr);
+    memset(pr->assigned, 0, sizeof pr->assigned);
+    if (pr->assignment) {
+        rd_kafka_topic_partition_list_destroy(pr->assignment);
+        pr->assignment = NULL;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (load_offsets(pr, parts) < 0) {
+            tw_error("rebalance: cannot read stored offsets: %s; retrying", pr->err);
+            pr->resync = 1;
+        }
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].partition < TW_PROJ_MAX_PARTS)
+                pr->assigned[parts->elems[i].partition] = 1;
+        pr->assignment = rd_kafka_topic_partition_list_copy(parts);
+        rd_kafka_assign(rk, pr->resync ? NULL : parts);
+        if (pr->resync)
+            tw_projector_failed(pr, "stored offsets unreadable at assignment");
+    } else {
+        tw_info("rebalance: %d partition(s) revoked", parts->cnt);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+int tw_consumer_resync(tw_projector *pr)
+{
+    if (!pr->assignment)
+        return 0;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(pr->assignment);
+    int rc = load_offsets(pr, l);
+    if (rc == 0) {
+        rd_kafka_resp_err_t e = rd_kafka_assign(pr->rk, l);
+        if (e) {
+            snprintf(pr->err, sizeof pr->err, "assign: %s", rd_kafka_err2str(e));
+            rc = -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    tw_log(level <= 3 ? TW_LOG_ERROR : level <= 4 ? TW_LOG_WARN : TW_LOG_INFO, "kafka %s: %s",
+           fac, buf);
+}
+
+static void handle_error(tw_projector *pr, rd_kafka_message_t *m)
+{
+    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+        m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+        int64_t s = m->partition >= 0 && m->partition < TW_PROJ_MAX_PARTS
+                        ? pr->stored[m->partition]
+                        : -1;
+        tw_error("p%d@%lld: the stored offset is no longer on the broker (retention removed "
+                 "events never projected): %s; the partition is paused, nothing is skipped",
+                 m->partition, (long long)s, rd_kafka_message_errstr(m));
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, pr->topic, m->partition);
+        rd_kafka_pause_partitions(pr->rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    } else {
+        tw_warn("kafka: %s", rd_kafka_message_errstr(m));
+    }
+}
+
+void tw_consumer_drain(tw_projector *pr)
+{
+    int64_t max = tw_config_int(pr->cfg, "batch.max_events");
+    int64_t now = tw_now_ms();
+    while (!pr->stopping && (int64_t)tw_batch_count(pr->open) < max) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(pr->rk, 0);
+        if (!m)
+            break;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                handle_error(pr, m);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (m->partition < 0 || m->partition >= TW_PROJ_MAX_PARTS) {
+            tw_error("p%d@%lld: partition number above %d is not supported", m->partition,
+                     (long long)m->offset, TW_PROJ_MAX_PARTS - 1);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (tw_batch_count(pr->open) == 0)
+            ev_timer_start(pr->loop, &pr->batch_timer);
+        if (tw_batch_add(pr->open, m, now) < 0) {
+            tw_projector_failed(pr, "out of memory adding to the batch");
+            return;
+        }
+    }
+    tw_projector_kick(pr);
+}
+
+static void on_kafka_ready(struct ev_loop *loop, ev_io *w, int revents)
+{
+    tw_projector *pr = w->data;
+    (void)loop;
+    (void)revents;
+    tw_kafka_wakeup_drain(&pr->wake);
+    tw_consumer_drain(pr);
+}
+
+int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf;
+    char why[512];
+    const char *brokers = tw_config_str(pr->cfg, "kafka.brokers");
+
+    if (!(conf = tw_kafka_conf(brokers, pr->cfg, err, errlen)))
+        return -1;
+    if (tw_kafka_set(conf, "group.id", tw_config_str(pr->cfg, "group.id"), err, errlen) < 0 ||
+        tw_kafka_set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
+        tw_kafka_set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
+        tw_kafka_set(conf, "auto.offset.reset", "error", err, errlen) < 0 ||
+        tw_kafka_set(conf, "enable.partition.eof", "false", err, errlen) < 0 ||
+        tw_kafka_set(conf, "client.id", "twinwatch-projector", err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_opaque(conf, pr);
+    if (!(pr->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
+        snprintf(err, errlen, "create Kafka consumer: %s", why);
+        return -1;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(pr->rk);
+    pr->q = rd_kafka_queue_get_consumer(pr->rk);
+    if (tw_kafka_wakeup_start(&pr->wake, pr->loop, pr->q, on_kafka_ready, pr, err, errlen) < 0)
+        return -1;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, pr->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(pr->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        snprintf(err, errlen, "subscribe to %s: %s", pr->topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    tw_info("subscribed to %s at %s as group %s", pr->topic, brokers,
+            tw_config_str(pr->cfg, "group.id"));
+    return 0;
+}
+
+void tw_consumer_commit_kafka(tw_projector *pr, const tw_batch *b)
+{
+    int n;
+    const tw_batch_part *parts = tw_batch_parts(b, &n);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, pr->topic, parts[i].partition)->offset =
+            parts[i].next;
+    rd_kafka_commit(pr->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void tw_consumer_close(tw_projector *pr)
+{
+    if (!pr->rk)
+        return;
+    rd_kafka_queue_io_event_enable(pr->q, -1, NULL, 0);
+    tw_kafka_wakeup_stop(&pr->wake, pr->loop);
+    rd_kafka_consumer_close(pr->rk);
+    rd_kafka_queue_destroy(pr->q);
+    if (pr->assignment)
+        rd_kafka_topic_partition_list_destroy(pr->assignment);
+    pr->assignment = NULL;
+    rd_kafka_destroy(pr->rk);
+    pr->rk = NULL;
+}

@@ -1,0 +1,285 @@
+/* main.c: the projector. Parses arguments, loads config, wires the Kafka
+ * consumer, the PostgreSQL pipeline and the batches to one libev loop. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "log.h"
+#include "projector.h"
+
+static const tw_conf_def settings[] = {
+    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 0, 0,
+     "Kafka bootstrap servers (host:port,...)"},
+    {"topic", TW_CONF_STRING, "twinwatch.events.v1", 0, 0, "events topic to project"},
+    {"group.id", TW_CONF_STRING, "twinwatch-projector", 0, 0, "Kafka consumer group"},
+    {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
+     "libpq connection string (empty: PG* environment variables)"},
+    {"batch.max_events", TW_CONF_INT, "5000", 1, 1000000, "close a batch at this many events"},
+    {"batch.max_ms", TW_CONF_INT, "50", 1, 60000, "close a batch this long after its first event"},
+    {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
+     "longest wait between reconnect attempts to PostgreSQL"},
+    {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+static void usage(FILE *out, const tw_config *cfg)
+{
+    fprintf(out,
+            "usage: projector [--config FILE] [--set KEY=VALUE]... [--print-config]\n"
+            "Projects twinwatch events from Kafka into PostgreSQL, exactly once.\n"
+            "settings (file \"key = value\", env TWINWATCH_<KEY>, or --set):\n");
+    tw_config_print_help(cfg, out);
+}
+
+static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err);
+
+static void launch(tw_projector *pr)
+{
+    tw_batch *t = pr->flight;
+    pr->flight = pr->open;
+    pr->open = t;
+    pr->open_due = 0;
+    ev_timer_stop(pr->loop, &pr->batch_timer);
+    tw_batch_run(pr->flight, &pr->pipe, pr->stored, on_batch_done, pr);
+}
+
+void tw_projector_kick(tw_projector *pr)
+{
+    if (pr->pipe.running || !pr->pg || pr->resync || tw_batch_count(pr->open) == 0)
+        return;
+    if (pr->open_due || pr->stopping ||
+        (int64_t)tw_batch_count(pr->open) >= tw_config_int(pr->cfg, "batch.max_events"))
+        launch(pr);
+}
+
+static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
+{
+    tw_projector *pr = arg;
+    int n;
+    const tw_batch_part *parts = tw_batch_parts(b, &n);
+
+    if (!ok) {
+        char why[700];
+        snprintf(why, sizeof why, "batch of %zu events not committed: %s", tw_batch_count(b),
+                 err);
+        tw_batch_clear(b);
+        tw_projector_failed(pr, why);
+        return;
+    }
+    tw_batch_stats s = tw_batch_stats_get(b);
+    for (int i = 0; i < n; i++)
+        pr->stored[parts[i].partition] = parts[i].next;
+    pr->batches++;
+    pr->events += (long long)tw_batch_count(b);
+    pr->accepted += s.accepted;
+    pr->dead += s.dead;
+    pr->duplicates += s.duplicates;
+    tw_debug("batch %lld: %zu events, %lld accepted, %lld dead-lettered, %lld duplicates",
+             pr->batches, tw_batch_count(b), (long long)s.accepted, (long long)s.dead,
+             (long long)s.duplicates);
+    if (s.dead > 0)
+        tw_warn("batch %lld: %lld event(s) dead-lettered (twinctl dlq list)", pr->batches,
+                (long long)s.dead);
+    tw_consumer_commit_kafka(pr, b);
+    tw_batch_clear(b);
+    pr->retry_delay = 0;
+    if (pr->stopping)
+        return;
+    tw_consumer_drain(pr);
+}
+
+static int connect_pg(tw_projector *pr)
+{
+    char err[512];
+    if (pr->pg)
+        PQfinish(pr->pg);
+    pr->pg = tw_pg_connect_pipeline(tw_config_str(pr->cfg, "pg.conninfo"), "twinwatch-projector",
+                                    err, sizeof err);
+    if (!pr->pg) {
+        snprintf(pr->err, sizeof pr->err, "%s", err);
+        return -1;
+    }
+    tw_pgpipe_init(&pr->pipe, pr->loop, pr->pg);
+    return 0;
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tw_projector *pr = w->data;
+    (void)loop;
+    (void)revents;
+    if (!pr->pg || PQstatus(pr->pg) != CONNECTION_OK) {
+        if (connect_pg(pr) < 0) {
+            tw_projector_failed(pr, pr->err);
+            return;
+        }
+        tw_info("reconnected to PostgreSQL");
+    }
+    if (tw_consumer_resync(pr) < 0) {
+        tw_projector_failed(pr, pr->err);
+        return;
+    }
+    pr->resync = 0;
+    tw_info("resumed from the stored offsets");
+    tw_consumer_drain(pr);
+}
+
+void tw_projector_failed(tw_projector *pr, const char *why)
+{
+    double max = (double)tw_config_int(pr->cfg, "retry.max_ms") / 1000.0;
+    tw_batch_clear(pr->open);
+    pr->open_due = 0;
+    ev_timer_stop(pr->loop, &pr->batch_timer);
+    pr->resync = 1;
+    pr->retry_delay = pr->retry_delay <= 0 ? 0.1 : pr->retry_delay * 2;
+    if (pr->retry_delay > max)
+        pr->retry_delay = max;
+    if (pr->pg && PQstatus(pr->pg) != CONNECTION_OK) {
+        PQfinish(pr->pg);
+        pr->pg = NULL;
+    }
+    tw_error("%s; seeking back to the stored offsets in %.1fs", why, pr->retry_delay);
+    if (pr->stopping) {
+        ev_break(pr->loop, EVBREAK_ALL);
+        return;
+    }
+    ev_timer_stop(pr->loop, &pr->retry_timer);
+    ev_timer_set(&pr->retry_timer, pr->retry_delay, 0);
+    ev_timer_start(pr->loop, &pr->retry_timer);
+}
+
+static void on_batch_due(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tw_projector *pr = w->data;
+    (void)loop;
+    (void)revents;
+    pr->open_due = 1;
+    tw_projector_kick(pr);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    tw_projector *pr = w->data;
+    (void)revents;
+    tw_info("signal %d: closing the open batch and stopping", w->signum);
+    pr->stopping = 1;
+    while (pr->pipe.running)
+        tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
+    if (pr->pg && !pr->resync && tw_batch_count(pr->open) > 0) {
+        launch(pr);
+        while (pr->pipe.running) /* read phase, then write phase */
+            tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
+    }
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+    tw_projector pr;
+    char err[512];
+    int print_config = 0, rc = 1;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"set", required_argument, NULL, 's'},
+                                         {"print-config", no_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+
+    memset(&pr, 0, sizeof pr);
+    tw_log_init("projector");
+    signal(SIGPIPE, SIG_IGN);
+    pr.cfg = tw_config_new(settings, "kafka.");
+    if (!pr.cfg)
+        return 1;
+    /* Files first, then the environment, then --set: read options twice. */
+    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
+        if (c == 'c' && tw_config_load_file(pr.cfg, optarg, err, sizeof err) < 0) {
+            fprintf(stderr, "projector: %s\n", err);
+            return 2;
+        } else if (c == 'h') {
+            usage(stdout, pr.cfg);
+            return 0;
+        } else if (c == 'p') {
+            print_config = 1;
+        } else if (c == '?') {
+            usage(stderr, pr.cfg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "projector: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    if (tw_config_load_env(pr.cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "projector: %s\n", err);
+        return 2;
+    }
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
+        if (c != 's')
+            continue;
+        char *eq = strchr(optarg, '=');
+        if (!eq) {
+            fprintf(stderr, "projector: --set %s: expected KEY=VALUE\n", optarg);
+            return 2;
+        }
+        *eq = '\0';
+        if (tw_config_set(pr.cfg, optarg, eq + 1, "--set", err, sizeof err) < 0) {
+            fprintf(stderr, "projector: %s\n", err);
+            return 2;
+        }
+    }
+    if (tw_log_set_format(tw_config_str(pr.cfg, "log.format")) < 0) {
+        fprintf(stderr, "projector: log.format must be text or json\n");
+        return 2;
+    }
+    if (print_config) {
+        tw_config_print(pr.cfg, stdout);
+        return 0;
+    }
+
+    pr.loop = EV_DEFAULT;
+    pr.topic = tw_config_str(pr.cfg, "topic");
+    for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
+        pr.stored[i] = -1;
+    pr.open = tw_batch_new(pr.topic);
+    pr.flight = tw_batch_new(pr.topic);
+    if (!pr.open || !pr.flight)
+        goto done;
+    ev_timer_init(&pr.batch_timer, on_batch_due,
+                  (double)tw_config_int(pr.cfg, "batch.max_ms") / 1000.0, 0);
+    pr.batch_timer.data = &pr;
+    ev_timer_init(&pr.retry_timer, on_retry, 0.1, 0);
+    pr.retry_timer.data = &pr;
+    ev_signal_init(&pr.sigterm, on_signal, SIGTERM);
+    pr.sigterm.data = &pr;
+    ev_signal_start(pr.loop, &pr.sigterm);
+    ev_signal_init(&pr.sigint, on_signal, SIGINT);
+    pr.sigint.data = &pr;
+    ev_signal_start(pr.loop, &pr.sigint);
+
+    if (connect_pg(&pr) < 0) {
+        tw_error("%s", pr.err);
+        goto done;
+    }
+    if (tw_consumer_start(&pr, err, sizeof err) < 0) {
+        tw_error("%s", err);
+        goto done;
+    }
+    ev_run(pr.loop, 0);
+    tw_consumer_close(&pr);
+    tw_info("stopped: %lld batches, %lld events, %lld accepted, %lld dead-lettered, "
+            "%lld duplicates",
+            pr.batches, pr.events, pr.accepted, pr.dead, pr.duplicates);
+    rc = 0;
+done:
+    tw_consumer_close(&pr);
+    tw_batch_free(pr.open);
+    tw_batch_free(pr.flight);
+    if (pr.pg)
+        PQfinish(pr.pg);
+    tw_config_free(pr.cfg);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/* projector.h: the projector process: one libev loop, one Kafka consumer,
+ * one PostgreSQL connection in pipeline mode, two batches (one filling, one
+ * being written). */
+#ifndef TW_PROJECTOR_H
+#define TW_PROJECTOR_H
+
+#include <ev.h>
+#include <librdkafka/rdkafka.h>
+
+#include "batch.h"
+#include "config.h"
+#include "kafka.h"
+#include "pg.h"
+
+#define TW_PROJ_MAX_PARTS 256
+
+typedef struct tw_projector {
+    struct ev_loop *loop;
+    tw_config *cfg;
+    const char *topic;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    tw_kafka_wakeup wake;
+    PGconn *pg;
+    tw_pgpipe pipe;
+    tw_batch *open, *flight;
+    ev_timer batch_timer, retry_timer;
+    ev_signal sigterm, sigint;
+    /* stored next offset per partition (-1 none), and which are assigned */
+    int64_t stored[TW_PROJ_MAX_PARTS];
+    int assigned[TW_PROJ_MAX_PARTS];
+    rd_kafka_topic_partition_list_t *assignment;
+    int open_due;     /* the open batch's time is up */
+    int resync;       /* partitions must seek back to the stored offsets */
+    int stopping;
+    double retry_delay;
+    long long batches, events, accepted, dead, duplicates;
+    char err[600];
+} tw_projector;
+
+/* consumer.c */
+int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Takes messages from librdkafka into the open batch while there is room. */
+void tw_consumer_drain(tw_projector *pr);
+/* Reads the stored offsets of the assigned partitions and seeks there. */
+int tw_consumer_resync(tw_projector *pr) __attribute__((warn_unused_result));
+/* Tells Kafka the offsets a batch committed (asynchronously, for lag tools). */
+void tw_consumer_commit_kafka(tw_projector *pr, const tw_batch *b);
+void tw_consumer_close(tw_projector *pr);
+
+/* main.c: launches the open batch when it is full or due. */
+void tw_projector_kick(tw_projector *pr);
+/* Aborts the batches and arranges for a reconnect/seek after a failure. */
+void tw_projector_failed(tw_projector *pr, const char *why);
+
+#endif

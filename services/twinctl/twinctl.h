@@ -1,0 +1,30 @@
+/* twinctl.h: the operator's command line; one file per group of commands. */
+#ifndef TWINCTL_H
+#define TWINCTL_H
+
+#include <libpq-fe.h>
+
+/* Exit codes: 0 done, 1 failed, 2 bad arguments. */
+#define TW_EXIT_OK 0
+#define TW_EXIT_FAIL 1
+#define TW_EXIT_USAGE 2
+
+/* A connection from TWINWATCH_PG_CONNINFO, or the PG* variables (which
+ * .local/env provides after ops/up). Prints why and exits 1 on failure. */
+PGconn *twctl_pg(void);
+/* Kafka bootstrap servers: TWINWATCH_KAFKA_BROKERS, else KAFKA_BROKERS. */
+const char *twctl_brokers(void);
+/* Prints "twinctl CMD: msg" to stderr and returns TW_EXIT_USAGE. */
+int twctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Runs sql; prints the error naming what and returns -1 when it fails. */
+int twctl_exec(PGconn *pg, const char *what, const char *sql) __attribute__((warn_unused_result));
+
+int twctl_migrate(int argc, char **argv);
+int twctl_load_reference(int argc, char **argv);
+int twctl_publish(int argc, char **argv);
+int twctl_wait(int argc, char **argv);
+int twctl_status(int argc, char **argv);
+int twctl_digest(int argc, char **argv);
+int twctl_dlq(int argc, char **argv);
+
+#endif
