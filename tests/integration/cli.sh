@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# cli.sh: every interface given bad input answers with a clear message
+# naming what and where, a non-zero exit, and writes nothing partial.
+. "$(dirname "$0")/harness.sh"
+harness_up
+S=$TW_ROOT/ops/sample
+
+# expect CODE PATTERN CMD...: runs CMD, checks the exit code and that
+# stderr+stdout matches PATTERN.
+expect() {
+  local code=$1 pat=$2 out rc
+  shift 2
+  set +e
+  out=$("$@" 2>&1)
+  rc=$?
+  set -e
+  [ "$rc" -eq "$code" ] || fail "$*: exit $rc, expected $code; output: $out"
+  grep -qE -- "$pat" <<<"$out" || fail "$*: output does not match /$pat/: $out"
+}
+
+# arguments
+expect 2 'unknown command "frobnicate"' "$TWINCTL" frobnicate
+expect 2 'usage: twinctl COMMAND' "$TWINCTL"
+expect 2 'give at least one feed FILE' "$TWINCTL" publish
+expect 2 '--format xml: expected jsonl or csv' "$TWINCTL" publish --format xml x
+expect 2 '--timeout soon' "$TWINCTL" wait --caught-up --timeout soon
+expect 2 'ID must be a number' "$TWINCTL" dlq show abc
+expect 0 'usage: twinctl publish' "$TWINCTL" publish --help
+
+# reference data: a bad line names file:line and nothing is loaded
+cp "$S/agencies.csv" "$T/agencies.csv"
+echo 'BAD-KIND,Some agency,ministry' >>"$T/agencies.csv"
+expect 1 "agencies.csv:$(wc -l <"$T/agencies.csv"): kind \"ministry\"" \
+  "$TWINCTL" load-reference --agencies "$T/agencies.csv" --localities "$S/localities.csv"
+assert_eq "$(q 'SELECT count(*) FROM ref.agency') $(q 'SELECT count(*) FROM ref.locality')" "0 0" \
+  "nothing loaded from a bad file"
+printf 'code,name\nX,Y\n' >"$T/short.csv"
+expect 1 'short.csv:1: the header must be code,name,kind' "$TWINCTL" load-reference --agencies "$T/short.csv"
+"$TWINCTL" load-reference --agencies "$S/agencies.csv" --localities "$S/localities.csv" >/dev/null
+"$TWINCTL" load-reference --agencies "$S/agencies.csv" --localities "$S/localities.csv" >/dev/null
+
+# publish: one bad line anywhere and nothing is published
+head -n 5 "$S/feed.jsonl" >"$T/feed.jsonl"
+echo '{"eventId":"x","agencyCode":"A","localityCode":"1","occurredAtMs":"1","visit":{},"bogus":1}' >>"$T/feed.jsonl"
+head -n 8 "$S/feed.jsonl" | tail -n 3 >>"$T/feed.jsonl"
+echo '{"agencyCode":"A","localityCode":"1","occurredAtMs":"1","visit":{}}' >>"$T/feed.jsonl"
+echo '{"eventId":"6f1c1a52-8a57-4d4e-9d35-0b4f2d6a9a01","agencyCode":"A","localityCode":"1","occurredAtMs":"1","supportDelivered":{"amountVnd":"-4"}}' >>"$T/feed.jsonl"
+expect 1 'feed.jsonl:6: .*bogus' "$TWINCTL" publish "$T/feed.jsonl"
+expect 1 'feed.jsonl:10: .*eventId' "$TWINCTL" publish "$T/feed.jsonl"
+expect 1 'feed.jsonl:11: bad_amount' "$TWINCTL" publish "$T/feed.jsonl"
+expect 1 '3 invalid line\(s\); nothing published' "$TWINCTL" publish "$T/feed.jsonl"
+hw=$(kcat -b "$KAFKA_BROKERS" -t twinwatch.events.v1 -C -e -q -f '.' 2>/dev/null | wc -c)
+assert_eq "$hw" 0 "messages on the topic after a refused publish"
+expect 1 'published 8 events.*3 invalid' "$TWINCTL" publish --skip-invalid "$T/feed.jsonl"
+hw=$(kcat -b "$KAFKA_BROKERS" -t twinwatch.events.v1 -C -e -q -f '.' 2>/dev/null | wc -c)
+assert_eq "$hw" 8 "messages on the topic after --skip-invalid"
+expect 1 'nope.jsonl: No such file' "$TWINCTL" publish "$T/nope.jsonl"
+
+# migrations: an applied migration edited afterwards is refused
+mkdir -p "$T/schemas"
+cp "$TW_ROOT"/schemas/*.sql "$T/schemas/"
+expect 0 'database is current' "$TWINCTL" migrate --dir "$T/schemas"
+echo '-- edited' >>"$T/schemas/001_core.sql"
+expect 1 '001_core.sql was changed after it was applied' "$TWINCTL" migrate --dir "$T/schemas"
+printf 'CREATE TABLE twinwatch.half (x int);\nSELECT 1/0;\n' >"$T/schemas/900_broken.sql"
+cp "$TW_ROOT/schemas/001_core.sql" "$T/schemas/001_core.sql"
+expect 1 '900_broken.sql.*division by zero' "$TWINCTL" migrate --dir "$T/schemas"
+assert_eq "$(q "SELECT count(*) FROM pg_tables WHERE tablename = 'half'")" 0 "a failed migration leaves nothing"
+
+# projector configuration
+printf 'batch.max_events = 10\nbatch.maxms = 5\n' >"$T/p.conf"
+expect 2 "p.conf:2: unknown key \"batch.maxms\"" "$PROJECTOR" --config "$T/p.conf"
+printf 'batch.max_events = 0\n' >"$T/p.conf"
+expect 2 'p.conf:1: batch.max_events = 0: out of range' "$PROJECTOR" --config "$T/p.conf"
+expect 2 'TWINWATCH_BATCH_MAX_MS' env TWINWATCH_BATCH_MAX_MS=never "$PROJECTOR"
+expect 2 'expected KEY=VALUE' "$PROJECTOR" --set nonsense
+expect 2 'log.format must be text or json' "$PROJECTOR" --set log.format=xml
+printf 'kafka.sasl.password = s3cret\n' >"$T/p.conf"
+expect 0 'kafka.sasl.password = \*\*\*\*' "$PROJECTOR" --config "$T/p.conf" --print-config
+"$PROJECTOR" --config "$T/p.conf" --print-config | grep -q s3cret && fail "--print-config shows a secret"
+echo "cli: bad input refused everywhere with file:line messages"

@@ -1,0 +1,62 @@
+# harness.sh: sourced by integration tests. Starts a throwaway PostgreSQL
+# and devbroker on free ports in a temporary directory, migrates, and stops
+# everything on exit. Exports PG* and KAFKA_BROKERS for twinctl and psql.
+set -euo pipefail
+TW_ROOT=${TW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+. "$TW_ROOT/ops/lib.sh"
+TWINCTL=$TW_BUILD/bin/twinctl
+PROJECTOR=$TW_BUILD/bin/projector
+PY=/usr/bin/python3
+
+T=$(mktemp -d /tmp/twtest.XXXXXX)
+chmod 755 "$T"
+export TWINWATCH_ENV=$T/none # never read a developer's .local/env
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+harness_cleanup() {
+  local rc=$?
+  set +e
+  for f in "$T"/projector*.pid; do [ -f "$f" ] && tw_stop_pid "$f" 5; done
+  tw_stop_pid "$T/broker/devbroker.pid" 5
+  tw_pg_stop "$T/pg" immediate
+  if [ $rc -ne 0 ]; then
+    echo "--- logs kept in $T ---" >&2
+    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f (tail)"; tail -n 30 "$f"; } >&2; done
+  else
+    rm -rf "$T"
+  fi
+  exit $rc
+}
+trap harness_cleanup EXIT
+
+harness_up() {
+  local port
+  port=$(tw_free_port)
+  tw_pg_start "$T/pg" "$port"
+  export PGHOST=127.0.0.1 PGPORT=$port PGDATABASE=twinwatch PGUSER=twinwatch
+  export KAFKA_BROKERS
+  KAFKA_BROKERS=$(tw_broker_start "$T/broker" "$@")
+  "$TWINCTL" migrate >/dev/null
+}
+
+# start_projector NAME [--set k=v]...: a projector logging to $T/NAME.log
+start_projector() {
+  local name=$1
+  shift
+  "$PROJECTOR" --set kafka.brokers="$KAFKA_BROKERS" "$@" >>"$T/$name.log" 2>&1 </dev/null &
+  echo $! >"$T/$name.pid"
+}
+
+stop_projector() {
+  tw_stop_pid "$T/$1.pid" 10
+}
+
+q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+
+assert_eq() {
+  [ "$1" == "$2" ] || fail "$3: expected [$2], got [$1]"
+}
