@@ -32,12 +32,15 @@ static void pass_one(void *arg, const char *key, const char *value)
         c->failed = 1;
 }
 
-rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const tw_config *cfg, char *err,
-                               size_t errlen)
+rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const char *const *defaults,
+                               const tw_config *cfg, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (brokers && *brokers && tw_kafka_set(conf, "bootstrap.servers", brokers, err, errlen) < 0)
         goto fail;
+    for (int i = 0; defaults && defaults[i]; i += 2)
+        if (tw_kafka_set(conf, defaults[i], defaults[i + 1], err, errlen) < 0)
+            goto fail;
     if (cfg) {
         pass_ctx c = {conf, err, errlen, 0};
         tw_config_each_passthrough(cfg, pass_one, &c);

@@ -13,10 +13,12 @@
 #define TW_TOPIC_ALERTS "twinwatch.alerts.v1"
 #define TW_TOPIC_ANCHORS "twinwatch.audit-anchors.v1"
 
-/* A conf with bootstrap.servers = brokers and every kafka.* key of cfg (may
- * be NULL) set. Returns NULL with "kafka.KEY: reason" in err. */
-rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const tw_config *cfg, char *err,
-                               size_t errlen);
+/* A conf with bootstrap.servers = brokers, then the defaults (key, value
+ * pairs, NULL-terminated; may be NULL), then every kafka.* key of cfg (may
+ * be NULL), so an operator's setting wins. Returns NULL with
+ * "kafka.KEY: reason" in err. */
+rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const char *const *defaults,
+                               const tw_config *cfg, char *err, size_t errlen);
 
 /* Sets one property, or fails naming it. */
 int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,

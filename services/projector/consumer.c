@@ -184,7 +184,13 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     char why[512];
     const char *brokers = tw_config_str(pr->cfg, "kafka.brokers");
 
-    if (!(conf = tw_kafka_conf(brokers, pr->cfg, err, errlen)))
+    /* A short session lets a restarted projector get its partitions back in
+     * seconds rather than the 45 s librdkafka defaults to; batches commit in
+     * milliseconds, so 10 s of silence really means the process is gone. */
+    static const char *const defaults[] = {"session.timeout.ms", "10000",
+                                           "heartbeat.interval.ms", "1000",
+                                           "queued.max.messages.kbytes", "65536", NULL};
+    if (!(conf = tw_kafka_conf(brokers, defaults, pr->cfg, err, errlen)))
         return -1;
     if (tw_kafka_set(conf, "group.id", tw_config_str(pr->cfg, "group.id"), err, errlen) < 0 ||
         tw_kafka_set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||

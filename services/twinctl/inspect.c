@@ -50,7 +50,7 @@ static int read_watermarks(rd_kafka_t *rk, const char *topic, watermarks *w, cha
 static rd_kafka_t *kafka_client(void)
 {
     char err[512];
-    rd_kafka_conf_t *conf = tw_kafka_conf(twctl_brokers(), NULL, err, sizeof err);
+    rd_kafka_conf_t *conf = tw_kafka_conf(twctl_brokers(), NULL, NULL, err, sizeof err);
     rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err) : NULL;
     if (!rk)
         fprintf(stderr, "twinctl: Kafka client: %s\n", err);

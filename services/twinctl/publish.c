@@ -116,7 +116,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static int produce_all(const event_list *l, const char *topic)
 {
     char err[512];
-    rd_kafka_conf_t *conf = tw_kafka_conf(twctl_brokers(), NULL, err, sizeof err);
+    rd_kafka_conf_t *conf = tw_kafka_conf(twctl_brokers(), NULL, NULL, err, sizeof err);
     rd_kafka_t *rk;
     if (!conf || tw_kafka_set(conf, "enable.idempotence", "true", err, sizeof err) < 0 ||
         tw_kafka_set(conf, "acks", "all", err, sizeof err) < 0 ||

@@ -47,7 +47,7 @@ harness_up() {
 start_projector() {
   local name=$1
   shift
-  "$PROJECTOR" --set kafka.brokers="$KAFKA_BROKERS" "$@" >>"$T/$name.log" 2>&1 </dev/null &
+  "$PROJECTOR" --set kafka.brokers="$KAFKA_BROKERS" --set kafka.session.timeout.ms=6000 "$@" >>"$T/$name.log" 2>&1 </dev/null &
   echo $! >"$T/$name.pid"
 }
 
