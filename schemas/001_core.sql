@@ -37,9 +37,11 @@ CREATE TABLE ref.locality (
   CHECK ((level = 'province') = (parent_code IS NULL))
 );
 
--- One row per accepted event, in the order each partition delivered them.
+-- One row per accepted event. seq is the order the projector accepted them
+-- (within a partition, the offset order), so a rebuild replays exactly that.
 -- payload is the event's canonical protobuf bytes: everything a rebuild needs.
 CREATE TABLE audit.event_log (
+  seq              bigint GENERATED ALWAYS AS IDENTITY,
   event_id         uuid PRIMARY KEY,
   topic            text NOT NULL,
   kafka_partition  integer NOT NULL,

@@ -18,7 +18,7 @@ start_projector p1
 # raw poison: random bytes, a truncated event, and an unknown body (field 40)
 ev_id=0a2436663163316135322d386135372d346434652d396433352d306234663264366139613031
 "$PY" "$TW_ROOT/tests/integration/produce_raw.py" "$KAFKA_BROKERS" twinwatch.events.v1 \
-  fffefd0067617262616765 "${ev_id:0:60}" "${ev_id}1a01412201312801c2020000"
+  fffefd0067617262616765 "${ev_id:0:60}" "${ev_id}1a01412201312801c20200"
 "$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up with the edge cases"
 
 now_ms=$(($(date +%s) * 1000))

@@ -20,12 +20,15 @@ fail() {
 harness_cleanup() {
   local rc=$?
   set +e
-  for f in "$T"/projector*.pid; do [ -f "$f" ] && tw_stop_pid "$f" 5; done
+  for f in "$T"/*.pid; do [ -f "$f" ] && tw_stop_pid "$f" 5; done
   tw_stop_pid "$T/broker/devbroker.pid" 5
   tw_pg_stop "$T/pg" immediate
   if [ $rc -ne 0 ]; then
     echo "--- logs kept in $T ---" >&2
-    for f in "$T"/*.log; do [ -f "$f" ] && { echo "== $f (tail)"; tail -n 30 "$f"; } >&2; done
+    for f in "$T"/*.log "$T"/pg/server.log; do
+      case $f in *initdb.log) continue ;; esac
+      [ -f "$f" ] && { echo "== $f (tail)"; tail -n 30 "$f"; } >&2
+    done
   else
     rm -rf "$T"
   fi
