@@ -29,11 +29,18 @@ tw_install_packages() {
 }
 
 # Configures and builds into $TW_BUILD (extra CMake arguments pass through).
+# Quiet when it works; the compiler's output when it does not.
 tw_build() {
-  cmake -S "$TW_ROOT" -B "$TW_BUILD" -DCMAKE_BUILD_TYPE=${TW_BUILD_TYPE:-RelWithDebInfo} "$@" \
-    >/dev/null || tw_die "cmake configure failed (see above)"
-  cmake --build "$TW_BUILD" -j"$(nproc)" 2>&1 | grep -E 'error|warning|Error' >&2
-  [ "${PIPESTATUS[0]}" -eq 0 ] || tw_die "build failed"
+  mkdir -p "$TW_BUILD"
+  if ! cmake -S "$TW_ROOT" -B "$TW_BUILD" -DCMAKE_BUILD_TYPE=${TW_BUILD_TYPE:-RelWithDebInfo} "$@" \
+    >"$TW_BUILD/configure.log" 2>&1; then
+    cat "$TW_BUILD/configure.log" >&2
+    tw_die "cmake configure failed"
+  fi
+  if ! cmake --build "$TW_BUILD" -j"$(nproc)" >"$TW_BUILD/build.log" 2>&1; then
+    grep -E -A5 'error|Error' "$TW_BUILD/build.log" | head -n 60 >&2
+    tw_die "build failed (full log: $TW_BUILD/build.log)"
+  fi
 }
 
 tw_free_port() {
