@@ -225,8 +225,8 @@ PGconn *tw_pg_connect(const char *conninfo, char *err, size_t errlen)
     return c;
 }
 
-PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, char *err,
-                               size_t errlen)
+PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname,
+                               const char *session_sql, char *err, size_t errlen)
 {
     char line[400];
     PGconn *c = tw_pg_connect(conninfo, err, errlen);
@@ -235,6 +235,17 @@ PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, char *
     PGresult *r = PQexecParams(c, "SELECT set_config('application_name', $1, false)", 1, NULL,
                                &appname, NULL, NULL, 0);
     PQclear(r);
+    if (session_sql) {
+        r = PQexec(c, session_sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "session settings: %s",
+                     tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+            PQclear(r);
+            PQfinish(c);
+            return NULL;
+        }
+        PQclear(r);
+    }
     if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
         snprintf(err, errlen, "PostgreSQL pipeline mode: %s",
                  tw_pg_errline(PQerrorMessage(c), line, sizeof line));

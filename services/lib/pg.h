@@ -78,10 +78,11 @@ typedef struct tw_pgpipe {
 } tw_pgpipe;
 
 /* Opens a connection for a service: UTF-8, TimeZone UTC, the given
- * application_name, then non-blocking and in pipeline mode. Blocking while
- * it connects. Returns NULL with the reason in err. */
-PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, char *err,
-                               size_t errlen);
+ * application_name, session_sql run once (may be NULL), then non-blocking
+ * and in pipeline mode. Blocking while it connects. Returns NULL with the
+ * reason in err. */
+PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname,
+                               const char *session_sql, char *err, size_t errlen);
 
 void tw_pgpipe_init(tw_pgpipe *p, struct ev_loop *loop, PGconn *conn);
 /* Queues one statement. Returns -1 with p->err set if libpq refuses it. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "date.h"
 #include "log.h"
@@ -146,8 +147,13 @@ uint32_t tw_batch_read_oid(int i)
     return i == RA_IDS ? TW_OID_UUID_ARRAY : TW_OID_TEXT_ARRAY;
 }
 
+/* One index probe per id, whatever the planner thinks of a large array:
+ * "event_id = ANY($1)" turns into a sequential scan of the whole log once
+ * the array is a few thousand long. */
 static const char *SQL_KNOWN =
-    "SELECT event_id::text, payload FROM audit.event_log WHERE event_id = ANY($1)";
+    "SELECT id::text, payload FROM (SELECT k.id, (SELECT e.payload FROM audit.event_log e"
+    " WHERE e.event_id = k.id) AS payload FROM unnest($1::uuid[]) k(id)) s"
+    " WHERE payload IS NOT NULL";
 static const char *SQL_AGENCIES = "SELECT code FROM ref.agency WHERE code = ANY($1)";
 static const char *SQL_LOCALITIES = "SELECT code FROM ref.locality WHERE code = ANY($1)";
 static const char *SQL_TWINNINGS =
@@ -458,9 +464,17 @@ static int apply(tw_batch *b)
     return 0;
 }
 
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 static void on_write_done(void *arg, int ok, const char *err)
 {
     tw_batch *b = arg;
+    b->stats.write_ms = ms_since(&b->phase_start);
     b->done(b->done_arg, b, ok, err);
 }
 
@@ -471,6 +485,8 @@ static void on_read_done(void *arg, int ok, const char *err)
         b->done(b->done_arg, b, 0, err);
         return;
     }
+    double read_ms = ms_since(&b->phase_start);
+    clock_gettime(CLOCK_MONOTONIC, &b->phase_start);
     if (b->oom || apply(b) < 0) {
         b->done(b->done_arg, b, 0, "out of memory applying the batch");
         return;
@@ -479,6 +495,9 @@ static void on_read_done(void *arg, int ok, const char *err)
         b->done(b->done_arg, b, 0, b->pipe->err[0] ? b->pipe->err : "out of memory");
         return;
     }
+    b->stats.read_ms = read_ms;
+    b->stats.apply_ms = ms_since(&b->phase_start);
+    clock_gettime(CLOCK_MONOTONIC, &b->phase_start);
     tw_pgpipe_run(b->pipe, NULL, on_write_done, b);
 }
 
@@ -496,6 +515,7 @@ void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, tw_batch_
     b->done = done;
     b->done_arg = arg;
     b->oom = 0;
+    clock_gettime(CLOCK_MONOTONIC, &b->phase_start);
     tw_map_clear(b->keys);
     if (build_read(b, pipe) < 0) {
         done(arg, b, 0, pipe->err[0] ? pipe->err : "out of memory building the batch");

@@ -47,6 +47,7 @@ const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
 /* Totals of the last run, for logs and metrics. */
 typedef struct tw_batch_stats {
     int64_t accepted, dead, duplicates, parked;
+    double read_ms, apply_ms, write_ms; /* wall time of each phase */
 } tw_batch_stats;
 tw_batch_stats tw_batch_stats_get(const tw_batch *b);
 

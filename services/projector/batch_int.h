@@ -2,6 +2,8 @@
 #ifndef TW_BATCH_INT_H
 #define TW_BATCH_INT_H
 
+#include <time.h>
+
 #include "batch.h"
 #include "codec.h"
 #include "map.h"
@@ -54,6 +56,7 @@ struct tw_batch {
     tw_pgarr ra[RA__COUNT];
     tw_pgarr wa[WA__COUNT];
     tw_batch_stats stats;
+    struct timespec phase_start;
     int oom;
     tw_pgpipe *pipe;
     tw_batch_done_fn done;

@@ -22,6 +22,7 @@ static const tw_conf_def settings[] = {
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
     {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
+    {"log.level", TW_CONF_STRING, "info", 0, 0, "debug (one line per batch), info, warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -77,9 +78,10 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     pr->accepted += s.accepted;
     pr->dead += s.dead;
     pr->duplicates += s.duplicates;
-    tw_debug("batch %lld: %zu events, %lld accepted, %lld dead-lettered, %lld duplicates",
+    tw_debug("batch %lld: %zu events, %lld accepted, %lld dead-lettered, %lld duplicates; "
+             "read %.1f ms, apply %.1f ms, write+commit %.1f ms",
              pr->batches, tw_batch_count(b), (long long)s.accepted, (long long)s.dead,
-             (long long)s.duplicates);
+             (long long)s.duplicates, s.read_ms, s.apply_ms, s.write_ms);
     if (s.dead > 0)
         tw_warn("batch %lld: %lld event(s) dead-lettered (twinctl dlq list)", pr->batches,
                 (long long)s.dead);
@@ -96,7 +98,12 @@ static int connect_pg(tw_projector *pr)
     char err[512];
     if (pr->pg)
         PQfinish(pr->pg);
+    /* Every query of the projector looks rows up by key, a few thousand
+     * keys at a time; with a large key array the planner would rather scan
+     * whole tables, which grows with the log. Index probes only. */
     pr->pg = tw_pg_connect_pipeline(tw_config_str(pr->cfg, "pg.conninfo"), "twinwatch-projector",
+                                    "SET enable_seqscan = off; SET enable_hashjoin = off;"
+                                    " SET enable_mergejoin = off",
                                     err, sizeof err);
     if (!pr->pg) {
         snprintf(pr->err, sizeof pr->err, "%s", err);
@@ -235,6 +242,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "projector: log.format must be text or json\n");
         return 2;
     }
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    const char *lv = tw_config_str(pr.cfg, "log.level");
+    int level = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(lv, levels[i]))
+            level = i;
+    if (level < 0) {
+        fprintf(stderr, "projector: log.level must be debug, info, warn or error\n");
+        return 2;
+    }
+    tw_log_set_level((tw_log_level)level);
     if (print_config) {
         tw_config_print(pr.cfg, stdout);
         return 0;
