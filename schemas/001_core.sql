@@ -105,6 +105,19 @@ BEGIN
   END LOOP;
 END $$;
 
+-- Fails the transaction when a set-based write touched fewer rows than it
+-- carried: another projector wrote the same keys first (a pledge id reused
+-- by an agency in two localities, handled by two projectors at once). The
+-- batch is retried and then sees that row.
+CREATE FUNCTION ingest.expect_rows(p_got bigint, p_want bigint, p_what text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_got <> p_want THEN
+    RAISE EXCEPTION '% of % rows of % written: another projector wrote the same keys; retrying',
+      p_got, p_want, p_what USING ERRCODE = 'serialization_failure';
+  END IF;
+END $$;
+
 -- Refused events with their raw bytes, written in the batch's transaction.
 CREATE TABLE ingest.dead_letter (
   id               bigserial PRIMARY KEY,

@@ -184,9 +184,6 @@ static const char *SQL_PARKED =
     " FROM unnest($1::text[], $2::text[]) k(a, i)"
     " JOIN proj.parked_delivery d ON d.agency_code = k.a AND d.pledge_id = k.i"
     " ORDER BY d.kafka_partition, d.kafka_offset";
-static const char *SQL_SOURCES =
-    "SELECT source_system, agency_code, (extract(epoch FROM last_seen_at) * 1000)::bigint,"
-    " events FROM proj.source_feed WHERE source_system = ANY($1)";
 
 /* Adds a key once per batch to the arrays (two columns for pairs). */
 static int want(tw_batch *b, char kind, const char *x, const char *y, tw_pgarr *ax,
@@ -222,9 +219,7 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
                  &b->ra[RA_TW_L]) < 0 ||
             (*pid && want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
             (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
-             want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0) ||
-            (*ev->source_system &&
-             want(b, 's', ev->source_system, NULL, &b->ra[RA_SOURCES], NULL) < 0))
+             want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0))
             return -1;
     }
 #define ONE(sql, a)                                                                            \
@@ -246,7 +241,6 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
     TWO(SQL_TWINNINGS, RA_TW_A, RA_TW_L);
     TWO(SQL_PLEDGES, RA_PL_A, RA_PL_I);
     TWO(SQL_PARKED, RA_PK_A, RA_PK_I);
-    ONE(SQL_SOURCES, RA_SOURCES);
 #undef ONE
 #undef TWO
     return 0;
@@ -364,18 +358,6 @@ static int load_parked(tw_batch *b, const PGresult *r)
     return 0;
 }
 
-static int load_sources(tw_batch *b, const PGresult *r)
-{
-    for (int i = 0; i < PQntuples(r); i++) {
-        tw_source *s = tw_state_load_source(b->st, str(r, i, 0), str(r, i, 1));
-        if (!s)
-            return -1;
-        s->last_seen_at = num(r, i, 2);
-        s->events = num(r, i, 3);
-    }
-    return 0;
-}
-
 static void on_read_result(void *arg, int stmt, const PGresult *r)
 {
     tw_batch *b = arg;
@@ -391,7 +373,6 @@ static void on_read_result(void *arg, int stmt, const PGresult *r)
     case 3: rc = load_twinnings(b, r); break;
     case 4: rc = load_pledges(b, r); break;
     case 5: rc = load_parked(b, r); break;
-    case 6: rc = load_sources(b, r); break;
     }
     if (rc < 0)
         b->oom = 1;

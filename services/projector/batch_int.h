@@ -37,7 +37,6 @@ enum {
     RA_PL_I,
     RA_PK_A,
     RA_PK_I,
-    RA_SOURCES,
     RA__COUNT
 };
 

@@ -6,6 +6,7 @@
  * at the sync point or not at all. */
 #include "batch_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "date.h"
@@ -105,9 +106,12 @@ static const char *SQL_TWINNING =
     " formal_activities = excluded.formal_activities,"
     " last_activity_at = excluded.last_activity_at";
 
+/* A pledge belongs to the locality that created it; an upsert never moves
+ * it. If another projector created the same (agency, pledge) elsewhere
+ * meanwhile, fewer rows come back and expect_rows fails the batch. */
 static const char *SQL_PLEDGE =
-    "INSERT INTO proj.pledge AS x (agency_code, pledge_id, locality_code, category, funding,"
-    " status, amount_vnd, in_kind, in_kind_value_vnd, target_quantity, unit, due_date,"
+    "WITH u AS (INSERT INTO proj.pledge AS x (agency_code, pledge_id, locality_code, category,"
+    " funding, status, amount_vnd, in_kind, in_kind_value_vnd, target_quantity, unit, due_date,"
     " pledged_at, delivered_vnd, delivered_qty, deliveries, last_delivery_at, completed_at,"
     " cancelled_at, revisions)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
@@ -119,7 +123,9 @@ static const char *SQL_PLEDGE =
     " due_date = excluded.due_date, delivered_vnd = excluded.delivered_vnd,"
     " delivered_qty = excluded.delivered_qty, deliveries = excluded.deliveries,"
     " last_delivery_at = excluded.last_delivery_at, completed_at = excluded.completed_at,"
-    " cancelled_at = excluded.cancelled_at, revisions = excluded.revisions";
+    " cancelled_at = excluded.cancelled_at, revisions = excluded.revisions"
+    " WHERE x.locality_code = excluded.locality_code RETURNING 1)"
+    " SELECT ingest.expect_rows(count(*), $21::bigint, 'proj.pledge') FROM u";
 
 static const char *SQL_PARK =
     "INSERT INTO proj.parked_delivery (event_id, agency_code, pledge_id, locality_code,"
@@ -129,11 +135,15 @@ static const char *SQL_PARK =
 
 static const char *SQL_UNPARK = "DELETE FROM proj.parked_delivery WHERE event_id = ANY($1)";
 
+/* A source system sends for every locality of its agency, so several
+ * partitions (and projectors) update one row: the batch writes what it
+ * adds, never an absolute value read earlier. */
 static const char *SQL_SOURCE =
-    "INSERT INTO proj.source_feed (source_system, agency_code, last_seen_at, events)"
+    "INSERT INTO proj.source_feed AS x (source_system, agency_code, last_seen_at, events)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[])"
-    " ON CONFLICT (source_system) DO UPDATE SET last_seen_at = excluded.last_seen_at,"
-    " events = excluded.events";
+    " ON CONFLICT (source_system) DO UPDATE SET"
+    " last_seen_at = greatest(x.last_seen_at, excluded.last_seen_at),"
+    " events = x.events + excluded.events";
 
 static const char *SQL_OFFSETS =
     "SELECT ingest.advance_offsets($1, $2::int4[], $3::int8[], $4::int8[], $5::int8[],"
@@ -294,6 +304,22 @@ static int queue(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, 
     return tw_pgpipe_send(pipe, sql, &p);
 }
 
+/* As queue(), with the row count as one more parameter for expect_rows. */
+static int queue_counted(tw_batch *b, tw_pgpipe *pipe, const char *sql, int first, int last)
+{
+    tw_pgparams p;
+    char n[24];
+    if (b->wa[first].n == 0)
+        return 0;
+    tw_pgparams_clear(&p);
+    for (int i = first; i <= last; i++)
+        if (tw_pgparams_array(&p, &b->wa[i]) < 0)
+            return -1;
+    snprintf(n, sizeof n, "%zu", b->wa[first].n);
+    tw_pgparams_text(&p, n);
+    return tw_pgpipe_send(pipe, sql, &p);
+}
+
 int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
 {
     for (int i = 0; i < W__COUNT; i++)
@@ -303,7 +329,7 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
     if (queue(b, pipe, SQL_LOG, 1, L_ID, L_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_DEAD, 1, D_PART, D_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_TWINNING, 0, T_AGENCY, T_LAST) < 0 ||
-        queue(b, pipe, SQL_PLEDGE, 0, P_AGENCY, P_REVISIONS) < 0 ||
+        queue_counted(b, pipe, SQL_PLEDGE, P_AGENCY, P_REVISIONS) < 0 ||
         queue(b, pipe, SQL_UNPARK, 0, K_DELETE, K_DELETE) < 0 ||
         queue(b, pipe, SQL_PARK, 0, K_ID, K_OFF) < 0 ||
         queue(b, pipe, SQL_SOURCE, 0, S_SOURCE, S_EVENTS) < 0 ||
