@@ -28,10 +28,9 @@ static const tw_conf_def settings[] = {
 
 static void usage(FILE *out, const tw_config *cfg)
 {
-    fprintf(out,
-            "usage: projector [--config FILE] [--set KEY=VALUE]... [--print-config]\n"
-            "Projects twinwatch events from Kafka into PostgreSQL, exactly once.\n"
-            "settings (file \"key = value\", env TWINWATCH_<KEY>, or --set):\n");
+    fprintf(out, "usage: projector [--config FILE] [--set KEY=VALUE]... [--print-config]\n"
+                 "Projects twinwatch events from Kafka into PostgreSQL, exactly once.\n"
+                 "settings (file \"key = value\", env TWINWATCH_<KEY>, or --set):\n");
     tw_config_print_help(cfg, out);
 }
 
@@ -64,8 +63,7 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
 
     if (!ok) {
         char why[700];
-        snprintf(why, sizeof why, "batch of %zu events not committed: %s", tw_batch_count(b),
-                 err);
+        snprintf(why, sizeof why, "batch of %zu events not committed: %s", tw_batch_count(b), err);
         tw_batch_clear(b);
         tw_projector_failed(pr, why);
         return;
@@ -183,45 +181,42 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-int main(int argc, char **argv)
+/* Settings from --config, the environment, then --set. Returns 0 to run,
+ * 1 when done already (--help, --print-config), -1 on a bad setting (the
+ * message is printed). */
+static int load_settings(tw_config *cfg, int argc, char **argv)
 {
-    tw_projector pr;
-    char err[512];
-    int print_config = 0, rc = 1;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"set", required_argument, NULL, 's'},
                                          {"print-config", no_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    char err[512];
+    int print_config = 0, level = -1;
 
-    memset(&pr, 0, sizeof pr);
-    tw_log_init("projector");
-    signal(SIGPIPE, SIG_IGN);
-    pr.cfg = tw_config_new(settings, "kafka.");
-    if (!pr.cfg)
-        return 1;
     /* Files first, then the environment, then --set: read options twice. */
     for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
-        if (c == 'c' && tw_config_load_file(pr.cfg, optarg, err, sizeof err) < 0) {
+        if (c == 'c' && tw_config_load_file(cfg, optarg, err, sizeof err) < 0) {
             fprintf(stderr, "projector: %s\n", err);
-            return 2;
+            return -1;
         } else if (c == 'h') {
-            usage(stdout, pr.cfg);
-            return 0;
+            usage(stdout, cfg);
+            return 1;
         } else if (c == 'p') {
             print_config = 1;
         } else if (c == '?') {
-            usage(stderr, pr.cfg);
-            return 2;
+            usage(stderr, cfg);
+            return -1;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "projector: unexpected argument \"%s\"\n", argv[optind]);
-        return 2;
+        return -1;
     }
-    if (tw_config_load_env(pr.cfg, err, sizeof err) < 0) {
+    if (tw_config_load_env(cfg, err, sizeof err) < 0) {
         fprintf(stderr, "projector: %s\n", err);
-        return 2;
+        return -1;
     }
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
@@ -230,32 +225,49 @@ int main(int argc, char **argv)
         char *eq = strchr(optarg, '=');
         if (!eq) {
             fprintf(stderr, "projector: --set %s: expected KEY=VALUE\n", optarg);
-            return 2;
+            return -1;
         }
         *eq = '\0';
-        if (tw_config_set(pr.cfg, optarg, eq + 1, "--set", err, sizeof err) < 0) {
+        if (tw_config_set(cfg, optarg, eq + 1, "--set", err, sizeof err) < 0) {
             fprintf(stderr, "projector: %s\n", err);
-            return 2;
+            return -1;
         }
     }
-    if (tw_log_set_format(tw_config_str(pr.cfg, "log.format")) < 0) {
+    if (tw_log_set_format(tw_config_str(cfg, "log.format")) < 0) {
         fprintf(stderr, "projector: log.format must be text or json\n");
-        return 2;
+        return -1;
     }
-    static const char *levels[] = {"debug", "info", "warn", "error"};
-    const char *lv = tw_config_str(pr.cfg, "log.level");
-    int level = -1;
     for (int i = 0; i < 4; i++)
-        if (!strcmp(lv, levels[i]))
+        if (!strcmp(tw_config_str(cfg, "log.level"), levels[i]))
             level = i;
     if (level < 0) {
         fprintf(stderr, "projector: log.level must be debug, info, warn or error\n");
-        return 2;
+        return -1;
     }
     tw_log_set_level((tw_log_level)level);
     if (print_config) {
-        tw_config_print(pr.cfg, stdout);
-        return 0;
+        tw_config_print(cfg, stdout);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    tw_projector pr;
+    char err[512];
+    int rc = 1;
+
+    memset(&pr, 0, sizeof pr);
+    tw_log_init("projector");
+    signal(SIGPIPE, SIG_IGN);
+    pr.cfg = tw_config_new(settings, "kafka.");
+    if (!pr.cfg)
+        return 1;
+    int st = load_settings(pr.cfg, argc, argv);
+    if (st != 0) {
+        rc = st < 0 ? 2 : 0;
+        goto done;
     }
 
     pr.loop = EV_DEFAULT;
