@@ -61,28 +61,44 @@ tw_event *tw_codec_decode(const void *buf, size_t len, tw_reject *rej)
 const char *tw_event_type(const tw_event *ev)
 {
     switch (ev->body_case) {
-    case EV(TWINNING_SIGNED): return "twinning_signed";
-    case EV(TWINNING_ENDED): return "twinning_ended";
-    case EV(VISIT): return "visit";
-    case EV(SUPPORT_PLEDGED): return "support_pledged";
-    case EV(SUPPORT_DELIVERED): return "support_delivered";
-    case EV(TRAINING_DELIVERED): return "training_delivered";
-    case EV(PLEDGE_REVISED): return "pledge_revised";
-    case EV(PLEDGE_CANCELLED): return "pledge_cancelled";
-    case EV(FEED_HEARTBEAT): return "feed_heartbeat";
-    default: return "unknown";
+    case EV(TWINNING_SIGNED):
+        return "twinning_signed";
+    case EV(TWINNING_ENDED):
+        return "twinning_ended";
+    case EV(VISIT):
+        return "visit";
+    case EV(SUPPORT_PLEDGED):
+        return "support_pledged";
+    case EV(SUPPORT_DELIVERED):
+        return "support_delivered";
+    case EV(TRAINING_DELIVERED):
+        return "training_delivered";
+    case EV(PLEDGE_REVISED):
+        return "pledge_revised";
+    case EV(PLEDGE_CANCELLED):
+        return "pledge_cancelled";
+    case EV(FEED_HEARTBEAT):
+        return "feed_heartbeat";
+    default:
+        return "unknown";
     }
 }
 
 const char *tw_event_pledge_id(const tw_event *ev)
 {
     switch (ev->body_case) {
-    case EV(SUPPORT_PLEDGED): return ev->support_pledged->pledge_id;
-    case EV(SUPPORT_DELIVERED): return ev->support_delivered->pledge_id;
-    case EV(TRAINING_DELIVERED): return ev->training_delivered->pledge_id;
-    case EV(PLEDGE_REVISED): return ev->pledge_revised->pledge_id;
-    case EV(PLEDGE_CANCELLED): return ev->pledge_cancelled->pledge_id;
-    default: return "";
+    case EV(SUPPORT_PLEDGED):
+        return ev->support_pledged->pledge_id;
+    case EV(SUPPORT_DELIVERED):
+        return ev->support_delivered->pledge_id;
+    case EV(TRAINING_DELIVERED):
+        return ev->training_delivered->pledge_id;
+    case EV(PLEDGE_REVISED):
+        return ev->pledge_revised->pledge_id;
+    case EV(PLEDGE_CANCELLED):
+        return ev->pledge_cancelled->pledge_id;
+    default:
+        return "";
     }
 }
 
@@ -95,7 +111,8 @@ uint8_t *tw_codec_pack(const tw_event *ev, size_t *len)
     return buf;
 }
 
-static int check_enum(const ProtobufCEnumDescriptor *d, int value, const char *field, tw_reject *rej)
+static int check_enum(const ProtobufCEnumDescriptor *d, int value, const char *field,
+                      tw_reject *rej)
 {
     if (protobuf_c_enum_descriptor_get_value(d, value))
         return 0;
@@ -111,8 +128,7 @@ static int check_amount(int64_t v, const char *field, tw_reject *rej)
     return 0;
 }
 
-static int check_date(const char *s, const char *field, int required, int32_t *days,
-                      tw_reject *rej)
+static int check_date(const char *s, const char *field, int required, int32_t *days, tw_reject *rej)
 {
     *days = TW_DATE_NONE;
     if (!*s) {

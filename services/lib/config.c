@@ -224,7 +224,8 @@ int tw_config_bool(const tw_config *c, const char *key)
 }
 
 void tw_config_each_passthrough(const tw_config *c,
-                                void (*fn)(void *arg, const char *key, const char *value), void *arg)
+                                void (*fn)(void *arg, const char *key, const char *value),
+                                void *arg)
 {
     for (const conf_extra *e = c->extra; e; e = e->next)
         fn(arg, e->key, e->value);
@@ -254,7 +255,9 @@ void tw_config_print(const tw_config *c, FILE *out)
 {
     for (size_t i = 0; i < c->ndefs; i++)
         fprintf(out, "%s = %s\n", c->defs[i].key,
-                !c->values[i] ? "" : secret(c->defs[i].key) ? "****" : c->values[i]);
+                !c->values[i]            ? ""
+                : secret(c->defs[i].key) ? "****"
+                                         : c->values[i]);
     for (const conf_extra *e = c->extra; e; e = e->next)
         fprintf(out, "%s = %s\n", e->key, secret(e->key) ? "****" : e->value);
 }

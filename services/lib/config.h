@@ -16,7 +16,7 @@ typedef enum { TW_CONF_STRING, TW_CONF_INT, TW_CONF_BOOL } tw_conf_type;
 typedef struct tw_conf_def {
     const char *key;
     tw_conf_type type;
-    const char *def; /* default as text; NULL = unset */
+    const char *def;  /* default as text; NULL = unset */
     int64_t min, max; /* for TW_CONF_INT */
     const char *help;
 } tw_conf_def;

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define TW_TZ_OFFSET_MS (7LL * 3600 * 1000)
-#define TW_DATE_NONE INT32_MIN
+#define TW_DATE_NONE    INT32_MIN
 
 /* Parses "YYYY-MM-DD" (a real calendar date) into days since 1970-01-01.
  * Returns 0, or -1 for anything else. */

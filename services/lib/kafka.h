@@ -9,8 +9,8 @@
 
 #include "config.h"
 
-#define TW_TOPIC_EVENTS "twinwatch.events.v1"
-#define TW_TOPIC_ALERTS "twinwatch.alerts.v1"
+#define TW_TOPIC_EVENTS  "twinwatch.events.v1"
+#define TW_TOPIC_ALERTS  "twinwatch.alerts.v1"
 #define TW_TOPIC_ANCHORS "twinwatch.audit-anchors.v1"
 
 /* A conf with bootstrap.servers = brokers, then the defaults (key, value

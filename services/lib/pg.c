@@ -15,14 +15,22 @@
 static uint32_t elem_of(uint32_t array_oid)
 {
     switch (array_oid) {
-    case TW_OID_TEXT_ARRAY: return 25;
-    case TW_OID_INT8_ARRAY: return 20;
-    case TW_OID_INT4_ARRAY: return 23;
-    case TW_OID_TIMESTAMPTZ_ARRAY: return 1184;
-    case TW_OID_DATE_ARRAY: return 1082;
-    case TW_OID_UUID_ARRAY: return 2950;
-    case TW_OID_BYTEA_ARRAY: return 17;
-    default: return 0;
+    case TW_OID_TEXT_ARRAY:
+        return 25;
+    case TW_OID_INT8_ARRAY:
+        return 20;
+    case TW_OID_INT4_ARRAY:
+        return 23;
+    case TW_OID_TIMESTAMPTZ_ARRAY:
+        return 1184;
+    case TW_OID_DATE_ARRAY:
+        return 1082;
+    case TW_OID_UUID_ARRAY:
+        return 2950;
+    case TW_OID_BYTEA_ARRAY:
+        return 17;
+    default:
+        return 0;
     }
 }
 
@@ -225,8 +233,8 @@ PGconn *tw_pg_connect(const char *conninfo, char *err, size_t errlen)
     return c;
 }
 
-PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname,
-                               const char *session_sql, char *err, size_t errlen)
+PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, const char *session_sql,
+                               char *err, size_t errlen)
 {
     char line[400];
     PGconn *c = tw_pg_connect(conninfo, err, errlen);
@@ -367,8 +375,7 @@ static void on_pg_io(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static int start(tw_pgpipe *p, tw_pgpipe_result_fn on_result, tw_pgpipe_done_fn on_done,
-                 void *arg)
+static int start(tw_pgpipe *p, tw_pgpipe_result_fn on_result, tw_pgpipe_done_fn on_done, void *arg)
 {
     p->on_result = on_result;
     p->on_done = on_done;

@@ -12,13 +12,13 @@
 #include <libpq-fe.h>
 
 /* Array type OIDs for parameters. */
-#define TW_OID_TEXT_ARRAY 1009
-#define TW_OID_INT8_ARRAY 1016
-#define TW_OID_INT4_ARRAY 1007
+#define TW_OID_TEXT_ARRAY        1009
+#define TW_OID_INT8_ARRAY        1016
+#define TW_OID_INT4_ARRAY        1007
 #define TW_OID_TIMESTAMPTZ_ARRAY 1185
-#define TW_OID_DATE_ARRAY 1182
-#define TW_OID_UUID_ARRAY 2951
-#define TW_OID_BYTEA_ARRAY 1001
+#define TW_OID_DATE_ARRAY        1182
+#define TW_OID_UUID_ARRAY        2951
+#define TW_OID_BYTEA_ARRAY       1001
 
 /* A one-dimensional array in PostgreSQL's binary format, built element by
  * element. Memory is kept across tw_pgarr_reset for the next batch. */
@@ -81,8 +81,8 @@ typedef struct tw_pgpipe {
  * application_name, session_sql run once (may be NULL), then non-blocking
  * and in pipeline mode. Blocking while it connects. Returns NULL with the
  * reason in err. */
-PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname,
-                               const char *session_sql, char *err, size_t errlen);
+PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, const char *session_sql,
+                               char *err, size_t errlen);
 
 void tw_pgpipe_init(tw_pgpipe *p, struct ev_loop *loop, PGconn *conn);
 /* Queues one statement. Returns -1 with p->err set if libpq refuses it. */

@@ -12,7 +12,7 @@
 #include "date.h"
 #include "map.h"
 
-#define EV(x) TWINWATCH__V1__EVENT__BODY_##x
+#define EV(x)  TWINWATCH__V1__EVENT__BODY_##x
 #define CAT(x) TWINWATCH__V1__CATEGORY__##x
 
 struct tw_state {
@@ -430,9 +430,8 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
     if (ev->body_case == EV(TWINNING_SIGNED)) {
         const Twinwatch__V1__TwinningSigned *b = ev->twinning_signed;
         if (t && t->status == TW_TWINNING_ACTIVE)
-            return reject(rej, TW_R_TWINNING_ALREADY_ACTIVE,
-                          "twinning %s|%s is already active", ev->agency_code,
-                          ev->locality_code);
+            return reject(rej, TW_R_TWINNING_ALREADY_ACTIVE, "twinning %s|%s is already active",
+                          ev->agency_code, ev->locality_code);
         if (!t && !(t = tw_state_load_twinning(st, ev->agency_code, ev->locality_code)))
             return -2;
         char *prog = dup_or_empty(b->programme);

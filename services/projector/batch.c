@@ -141,7 +141,6 @@ static int64_t expected_of(const tw_batch *b, int32_t partition)
     return -1;
 }
 
-
 uint32_t tw_batch_read_oid(int i)
 {
     return i == RA_IDS ? TW_OID_UUID_ARRAY : TW_OID_TEXT_ARRAY;
@@ -186,8 +185,7 @@ static const char *SQL_PARKED =
     " ORDER BY d.kafka_partition, d.kafka_offset";
 
 /* Adds a key once per batch to the arrays (two columns for pairs). */
-static int want(tw_batch *b, char kind, const char *x, const char *y, tw_pgarr *ax,
-                tw_pgarr *ay)
+static int want(tw_batch *b, char kind, const char *x, const char *y, tw_pgarr *ax, tw_pgarr *ay)
 {
     char key[600];
     snprintf(key, sizeof key, "%c\x1f%s\x1f%s", kind, x, y ? y : "");
@@ -215,25 +213,25 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
         tw_pgarr_uuid(&b->ra[RA_IDS], e->id);
         if (want(b, 'a', ev->agency_code, NULL, &b->ra[RA_AGENCIES], NULL) < 0 ||
             want(b, 'l', ev->locality_code, NULL, &b->ra[RA_LOCALITIES], NULL) < 0 ||
-            want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A],
-                 &b->ra[RA_TW_L]) < 0 ||
+            want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
+                0 ||
             (*pid && want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
             (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
              want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0))
             return -1;
     }
-#define ONE(sql, a)                                                                            \
-    do {                                                                                       \
-        tw_pgparams_clear(&p);                                                                 \
-        if (tw_pgparams_array(&p, &b->ra[a]) < 0 || tw_pgpipe_send(pipe, sql, &p) < 0)         \
-            return -1;                                                                         \
+#define ONE(sql, a)                                                                                \
+    do {                                                                                           \
+        tw_pgparams_clear(&p);                                                                     \
+        if (tw_pgparams_array(&p, &b->ra[a]) < 0 || tw_pgpipe_send(pipe, sql, &p) < 0)             \
+            return -1;                                                                             \
     } while (0)
-#define TWO(sql, a1, a2)                                                                       \
-    do {                                                                                       \
-        tw_pgparams_clear(&p);                                                                 \
-        if (tw_pgparams_array(&p, &b->ra[a1]) < 0 || tw_pgparams_array(&p, &b->ra[a2]) < 0 ||  \
-            tw_pgpipe_send(pipe, sql, &p) < 0)                                                 \
-            return -1;                                                                         \
+#define TWO(sql, a1, a2)                                                                           \
+    do {                                                                                           \
+        tw_pgparams_clear(&p);                                                                     \
+        if (tw_pgparams_array(&p, &b->ra[a1]) < 0 || tw_pgparams_array(&p, &b->ra[a2]) < 0 ||      \
+            tw_pgpipe_send(pipe, sql, &p) < 0)                                                     \
+            return -1;                                                                             \
     } while (0)
     ONE(SQL_KNOWN, RA_IDS);
     ONE(SQL_AGENCIES, RA_AGENCIES);
@@ -363,16 +361,24 @@ static void on_read_result(void *arg, int stmt, const PGresult *r)
     tw_batch *b = arg;
     int rc = 0;
     switch (stmt) {
-    case 0: rc = load_known(b, r); break;
+    case 0:
+        rc = load_known(b, r);
+        break;
     case 1:
     case 2:
         for (int i = 0; i < PQntuples(r) && rc == 0; i++)
             rc = stmt == 1 ? tw_state_add_agency(b->st, str(r, i, 0))
                            : tw_state_add_locality(b->st, str(r, i, 0));
         break;
-    case 3: rc = load_twinnings(b, r); break;
-    case 4: rc = load_pledges(b, r); break;
-    case 5: rc = load_parked(b, r); break;
+    case 3:
+        rc = load_twinnings(b, r);
+        break;
+    case 4:
+        rc = load_pledges(b, r);
+        break;
+    case 5:
+        rc = load_parked(b, r);
+        break;
     }
     if (rc < 0)
         b->oom = 1;
@@ -417,7 +423,8 @@ static int apply(tw_batch *b)
         const known_payload *k = tw_map_get(b->known, idtext);
         const tw_entry *first = tw_map_get(b->seen, idtext);
         if (k || first) {
-            if (k ? same_bytes(e, k->bytes, k->len) : same_bytes(e, first->canon, first->canon_len)) {
+            if (k ? same_bytes(e, k->bytes, k->len)
+                  : same_bytes(e, first->canon, first->canon_len)) {
                 e->duplicate = 1;
                 count(b, e->rkm->partition, 2);
             } else {

@@ -116,17 +116,18 @@ int tw_consumer_resync(tw_projector *pr)
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    tw_log(level <= 3 ? TW_LOG_ERROR : level <= 4 ? TW_LOG_WARN : TW_LOG_INFO, "kafka %s: %s",
-           fac, buf);
+    tw_log(level <= 3   ? TW_LOG_ERROR
+           : level <= 4 ? TW_LOG_WARN
+                        : TW_LOG_INFO,
+           "kafka %s: %s", fac, buf);
 }
 
 static void handle_error(tw_projector *pr, rd_kafka_message_t *m)
 {
     if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
         m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-        int64_t s = m->partition >= 0 && m->partition < TW_PROJ_MAX_PARTS
-                        ? pr->stored[m->partition]
-                        : -1;
+        int64_t s =
+            m->partition >= 0 && m->partition < TW_PROJ_MAX_PARTS ? pr->stored[m->partition] : -1;
         tw_error("p%d@%lld: the stored offset is no longer on the broker (retention removed "
                  "events never projected): %s; the partition is paused, nothing is skipped",
                  m->partition, (long long)s, rd_kafka_message_errstr(m));
@@ -187,9 +188,13 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     /* A short session lets a restarted projector get its partitions back in
      * seconds rather than the 45 s librdkafka defaults to; batches commit in
      * milliseconds, so 10 s of silence really means the process is gone. */
-    static const char *const defaults[] = {"session.timeout.ms", "10000",
-                                           "heartbeat.interval.ms", "1000",
-                                           "queued.max.messages.kbytes", "65536", NULL};
+    static const char *const defaults[] = {"session.timeout.ms",
+                                           "10000",
+                                           "heartbeat.interval.ms",
+                                           "1000",
+                                           "queued.max.messages.kbytes",
+                                           "65536",
+                                           NULL};
     if (!(conf = tw_kafka_conf(brokers, defaults, pr->cfg, err, errlen)))
         return -1;
     if (tw_kafka_set(conf, "group.id", tw_config_str(pr->cfg, "group.id"), err, errlen) < 0 ||
@@ -232,8 +237,7 @@ void tw_consumer_commit_kafka(tw_projector *pr, const tw_batch *b)
     const tw_batch_part *parts = tw_batch_parts(b, &n);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(l, pr->topic, parts[i].partition)->offset =
-            parts[i].next;
+        rd_kafka_topic_partition_list_add(l, pr->topic, parts[i].partition)->offset = parts[i].next;
     rd_kafka_commit(pr->rk, l, 1);
     rd_kafka_topic_partition_list_destroy(l);
 }

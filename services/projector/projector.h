@@ -30,8 +30,8 @@ typedef struct tw_projector {
     int64_t stored[TW_PROJ_MAX_PARTS];
     int assigned[TW_PROJ_MAX_PARTS];
     rd_kafka_topic_partition_list_t *assignment;
-    int open_due;     /* the open batch's time is up */
-    int resync;       /* partitions must seek back to the stored offsets */
+    int open_due; /* the open batch's time is up */
+    int resync;   /* partitions must seek back to the stored offsets */
     int stopping;
     double retry_delay;
     long long batches, events, accepted, dead, duplicates;

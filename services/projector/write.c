@@ -13,23 +13,92 @@
 
 enum {
     /* audit.event_log */
-    L_ID, L_PART, L_OFF, L_TYPE, L_AGENCY, L_LOCALITY, L_PLEDGE, L_OCCURRED, L_RECORDED,
-    L_SOURCE, L_REF, L_PAYLOAD,
+    L_ID,
+    L_PART,
+    L_OFF,
+    L_TYPE,
+    L_AGENCY,
+    L_LOCALITY,
+    L_PLEDGE,
+    L_OCCURRED,
+    L_RECORDED,
+    L_SOURCE,
+    L_REF,
+    L_PAYLOAD,
     /* ingest.dead_letter */
-    D_PART, D_OFF, D_KEY, D_ID, D_TYPE, D_AGENCY, D_LOCALITY, D_REASON, D_MESSAGE, D_PAYLOAD,
+    D_PART,
+    D_OFF,
+    D_KEY,
+    D_ID,
+    D_TYPE,
+    D_AGENCY,
+    D_LOCALITY,
+    D_REASON,
+    D_MESSAGE,
+    D_PAYLOAD,
     /* proj.twinning */
-    T_AGENCY, T_LOCALITY, T_STATUS, T_PROGRAMME, T_START, T_END, T_TERMS, T_SIGNED, T_ENDED,
-    T_VISITS, T_GIFT, T_DELIVERED, T_TRAINEES, T_JOBS, T_MODELS, T_SUBST, T_FORMAL, T_LAST,
+    T_AGENCY,
+    T_LOCALITY,
+    T_STATUS,
+    T_PROGRAMME,
+    T_START,
+    T_END,
+    T_TERMS,
+    T_SIGNED,
+    T_ENDED,
+    T_VISITS,
+    T_GIFT,
+    T_DELIVERED,
+    T_TRAINEES,
+    T_JOBS,
+    T_MODELS,
+    T_SUBST,
+    T_FORMAL,
+    T_LAST,
     /* proj.pledge */
-    P_AGENCY, P_ID, P_LOCALITY, P_CATEGORY, P_FUNDING, P_STATUS, P_AMOUNT, P_INKIND,
-    P_INKIND_VALUE, P_TARGET, P_UNIT, P_DUE, P_PLEDGED, P_DVND, P_DQTY, P_DELIVERIES, P_LASTDEL,
-    P_COMPLETED, P_CANCELLED, P_REVISIONS,
+    P_AGENCY,
+    P_ID,
+    P_LOCALITY,
+    P_CATEGORY,
+    P_FUNDING,
+    P_STATUS,
+    P_AMOUNT,
+    P_INKIND,
+    P_INKIND_VALUE,
+    P_TARGET,
+    P_UNIT,
+    P_DUE,
+    P_PLEDGED,
+    P_DVND,
+    P_DQTY,
+    P_DELIVERIES,
+    P_LASTDEL,
+    P_COMPLETED,
+    P_CANCELLED,
+    P_REVISIONS,
     /* proj.parked_delivery */
-    K_ID, K_AGENCY, K_PLEDGE, K_LOCALITY, K_AMOUNT, K_QTY, K_OCCURRED, K_PART, K_OFF, K_DELETE,
+    K_ID,
+    K_AGENCY,
+    K_PLEDGE,
+    K_LOCALITY,
+    K_AMOUNT,
+    K_QTY,
+    K_OCCURRED,
+    K_PART,
+    K_OFF,
+    K_DELETE,
     /* proj.source_feed */
-    S_SOURCE, S_AGENCY, S_SEEN, S_EVENTS,
+    S_SOURCE,
+    S_AGENCY,
+    S_SEEN,
+    S_EVENTS,
     /* ingest.partition_offset */
-    O_PART, O_EXPECTED, O_NEXT, O_ACC, O_DEAD, O_DUP,
+    O_PART,
+    O_EXPECTED,
+    O_NEXT,
+    O_ACC,
+    O_DEAD,
+    O_DUP,
     W__COUNT
 };
 
@@ -38,22 +107,63 @@ _Static_assert(W__COUNT <= WA__COUNT, "WA__COUNT too small");
 static uint32_t oid_of(int i)
 {
     switch (i) {
-    case L_ID: case D_ID: case K_ID: case K_DELETE:
+    case L_ID:
+    case D_ID:
+    case K_ID:
+    case K_DELETE:
         return TW_OID_UUID_ARRAY;
-    case L_PART: case D_PART: case T_TERMS: case K_PART: case O_PART:
+    case L_PART:
+    case D_PART:
+    case T_TERMS:
+    case K_PART:
+    case O_PART:
         return TW_OID_INT4_ARRAY;
-    case L_OFF: case D_OFF: case T_VISITS: case T_GIFT: case T_DELIVERED: case T_TRAINEES:
-    case T_JOBS: case T_MODELS: case T_SUBST: case T_FORMAL: case P_AMOUNT: case P_INKIND_VALUE:
-    case P_TARGET: case P_DVND: case P_DQTY: case P_DELIVERIES: case P_REVISIONS: case K_AMOUNT:
-    case K_QTY: case K_OFF: case S_EVENTS: case O_EXPECTED: case O_NEXT: case O_ACC:
-    case O_DEAD: case O_DUP:
+    case L_OFF:
+    case D_OFF:
+    case T_VISITS:
+    case T_GIFT:
+    case T_DELIVERED:
+    case T_TRAINEES:
+    case T_JOBS:
+    case T_MODELS:
+    case T_SUBST:
+    case T_FORMAL:
+    case P_AMOUNT:
+    case P_INKIND_VALUE:
+    case P_TARGET:
+    case P_DVND:
+    case P_DQTY:
+    case P_DELIVERIES:
+    case P_REVISIONS:
+    case K_AMOUNT:
+    case K_QTY:
+    case K_OFF:
+    case S_EVENTS:
+    case O_EXPECTED:
+    case O_NEXT:
+    case O_ACC:
+    case O_DEAD:
+    case O_DUP:
         return TW_OID_INT8_ARRAY;
-    case L_OCCURRED: case L_RECORDED: case T_SIGNED: case T_ENDED: case T_LAST: case P_PLEDGED:
-    case P_LASTDEL: case P_COMPLETED: case P_CANCELLED: case K_OCCURRED: case S_SEEN:
+    case L_OCCURRED:
+    case L_RECORDED:
+    case T_SIGNED:
+    case T_ENDED:
+    case T_LAST:
+    case P_PLEDGED:
+    case P_LASTDEL:
+    case P_COMPLETED:
+    case P_CANCELLED:
+    case K_OCCURRED:
+    case S_SEEN:
         return TW_OID_TIMESTAMPTZ_ARRAY;
-    case T_START: case T_END: case P_DUE:
+    case T_START:
+    case T_END:
+    case P_DUE:
         return TW_OID_DATE_ARRAY;
-    case L_PAYLOAD: case D_KEY: case D_PAYLOAD:
+    case L_PAYLOAD:
+    case D_KEY:
+    case D_PAYLOAD:
         return TW_OID_BYTEA_ARRAY;
     default:
         return TW_OID_TEXT_ARRAY;
@@ -289,8 +399,7 @@ static void fill_state(tw_batch *b)
 
 /* Queues sql with the arrays first..last (and the topic first when
  * with_topic), unless the first array is empty. */
-static int queue(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, int first,
-                 int last)
+static int queue(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, int first, int last)
 {
     tw_pgparams p;
     if (b->wa[first].n == 0)

@@ -28,7 +28,9 @@ static int read_watermarks(rd_kafka_t *rk, const char *topic, watermarks *w, cha
     rd_kafka_topic_destroy(t);
     if (e || md->topic_cnt != 1 || md->topics[0].err) {
         snprintf(err, errlen, "metadata of %s: %s", topic,
-                 rd_kafka_err2str(e ? e : md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN));
+                 rd_kafka_err2str(e               ? e
+                                  : md->topic_cnt ? md->topics[0].err
+                                                  : RD_KAFKA_RESP_ERR_UNKNOWN));
         if (md)
             rd_kafka_metadata_destroy(md);
         return -1;
@@ -143,8 +145,9 @@ int twctl_wait(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t);
         double el = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
         if (el > timeout) {
-            fprintf(stderr, "twinctl wait: not caught up after %.0fs: %lld event(s) behind "
-                            "(is the projector running? see .local/log/projector.log)\n",
+            fprintf(stderr,
+                    "twinctl wait: not caught up after %.0fs: %lld event(s) behind "
+                    "(is the projector running? see .local/log/projector.log)\n",
                     timeout, lag);
             break;
         }
@@ -335,9 +338,9 @@ static int dlq_show(const char *id)
                      " coalesce(locality_code, '-'), reason, message, dead_at, length(payload)"
                      " FROM ingest.dead_letter WHERE id = $1::bigint",
                      1, NULL, params, NULL, NULL, 0);
-    static const char *labels[] = {"id", "topic", "partition", "offset", "key", "event_id",
-                                   "event_type", "agency", "locality", "reason", "message",
-                                   "dead_at", "payload_bytes"};
+    static const char *labels[] = {"id",       "topic",      "partition",    "offset",   "key",
+                                   "event_id", "event_type", "agency",       "locality", "reason",
+                                   "message",  "dead_at",    "payload_bytes"};
     for (int j = 0; j < 13; j++)
         printf("%-14s %s\n", labels[j], PQgetvalue(r, 0, j));
     PQclear(r);

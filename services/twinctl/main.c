@@ -30,8 +30,9 @@ static void usage(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-15s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\nconnections: TWINWATCH_PG_CONNINFO or PGHOST/PGPORT/PGDATABASE/PGUSER, and\n"
-                 "TWINWATCH_KAFKA_BROKERS or KAFKA_BROKERS; after ops/up they come from .local/env.\n");
+    fprintf(out,
+            "\nconnections: TWINWATCH_PG_CONNINFO or PGHOST/PGPORT/PGDATABASE/PGUSER, and\n"
+            "TWINWATCH_KAFKA_BROKERS or KAFKA_BROKERS; after ops/up they come from .local/env.\n");
 }
 
 int twctl_usage_error(const char *cmd, const char *fmt, ...)
@@ -56,8 +57,7 @@ PGconn *twctl_pg(void)
     char err[512];
     PGconn *pg = tw_pg_connect(getenv("TWINWATCH_PG_CONNINFO"), err, sizeof err);
     if (!pg) {
-        fprintf(stderr, "twinctl: %s\n(is the stack up? run ops/up, or set PGHOST/PGPORT)\n",
-                err);
+        fprintf(stderr, "twinctl: %s\n(is the stack up? run ops/up, or set PGHOST/PGPORT)\n", err);
         exit(TW_EXIT_FAIL);
     }
     PQsetNoticeProcessor(pg, ignore_notice, NULL);

@@ -85,8 +85,8 @@ static int list_migrations(const char *dir, migration **out, int *n)
     qsort(*out, (size_t)*n, sizeof **out, by_version);
     for (int i = 1; i < *n; i++)
         if ((*out)[i].version == (*out)[i - 1].version) {
-            fprintf(stderr, "twinctl migrate: %s and %s have the same number\n",
-                    (*out)[i - 1].path, (*out)[i].path);
+            fprintf(stderr, "twinctl migrate: %s and %s have the same number\n", (*out)[i - 1].path,
+                    (*out)[i].path);
             return -1;
         }
     return 0;
@@ -138,8 +138,8 @@ int twctl_migrate(int argc, char **argv)
         snprintf(vbuf, sizeof vbuf, "%d", ms[i].version);
         const char *params[3] = {vbuf, ms[i].name, sum};
         PGresult *r = PQexecParams(
-            pg, "SELECT name, sha256 FROM twinwatch.schema_migration WHERE version = $1", 1,
-            NULL, params, NULL, NULL, 0);
+            pg, "SELECT name, sha256 FROM twinwatch.schema_migration WHERE version = $1", 1, NULL,
+            params, NULL, NULL, 0);
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
             if (strcmp(PQgetvalue(r, 0, 1), sum) != 0) {
                 fprintf(stderr,

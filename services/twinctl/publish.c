@@ -145,8 +145,9 @@ static int produce_all(const event_list *l, const char *topic)
             break;
         }
         while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
-                                      RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                                      RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                                      RD_KAFKA_V_VALUE(buf, len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 100);
         if (e) {
             fprintf(stderr, "twinctl publish: produce event %s: %s\n", ev->event_id,
@@ -211,13 +212,17 @@ int twctl_publish(int argc, char **argv)
         bad += b;
     }
     if (bad && !skip_invalid) {
-        fprintf(stderr, "twinctl publish: %ld invalid line(s); nothing published "
-                        "(--skip-invalid publishes the valid ones)\n", bad);
+        fprintf(stderr,
+                "twinctl publish: %ld invalid line(s); nothing published "
+                "(--skip-invalid publishes the valid ones)\n",
+                bad);
         goto done;
     }
     if (produce_all(&l, topic) < 0) {
-        fprintf(stderr, "twinctl publish: %ld of %zu events acknowledged; publishing again is "
-                        "safe (event ids make it idempotent)\n", delivered, l.n);
+        fprintf(stderr,
+                "twinctl publish: %ld of %zu events acknowledged; publishing again is "
+                "safe (event ids make it idempotent)\n",
+                delivered, l.n);
         goto done;
     }
     printf("published %ld events to %s", delivered, topic);

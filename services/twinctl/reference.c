@@ -20,8 +20,13 @@ typedef struct {
 } ref_file;
 
 static const char *agency_cols[] = {"code", "name", "kind"};
-static const char *locality_cols[] = {"code",        "name",   "level",           "parent_code",
-                                      "ethnic_minority", "mountainous", "border",
+static const char *locality_cols[] = {"code",
+                                      "name",
+                                      "level",
+                                      "parent_code",
+                                      "ethnic_minority",
+                                      "mountainous",
+                                      "border",
                                       "especially_difficult"};
 
 static int check_agency(char **f, char *err, size_t errlen)
@@ -72,8 +77,9 @@ static int check_locality(char **f, char *err, size_t errlen)
         return -1;
     }
     if (!strcmp(f[2], "province") != !*f[3]) {
-        snprintf(err, errlen, "%s", !strcmp(f[2], "province") ? "a province has no parent_code"
-                                                              : "parent_code is empty");
+        snprintf(err, errlen, "%s",
+                 !strcmp(f[2], "province") ? "a province has no parent_code"
+                                           : "parent_code is empty");
         return -1;
     }
     for (int i = 4; i < 8; i++)
@@ -128,8 +134,8 @@ static int load(const ref_file *rf, const char *path, PGconn *pg, int *rows)
     }
     for (int i = 0; i < n; i++)
         if (strcmp(fields[i], rf->columns[i]) != 0) {
-            fprintf(stderr, "%s:1: column %d is \"%s\", expected \"%s\"\n", path, i + 1,
-                    fields[i], rf->columns[i]);
+            fprintf(stderr, "%s:1: column %d is \"%s\", expected \"%s\"\n", path, i + 1, fields[i],
+                    rf->columns[i]);
             tw_csv_close(csv);
             fclose(f);
             return -1;
@@ -146,8 +152,8 @@ static int load(const ref_file *rf, const char *path, PGconn *pg, int *rows)
             continue;
         }
         if (pg && !bad) {
-            PGresult *r = PQexecParams(pg, rf->sql, rf->ncolumns, NULL,
-                                       (const char *const *)fields, NULL, NULL, 0);
+            PGresult *r = PQexecParams(pg, rf->sql, rf->ncolumns, NULL, (const char *const *)fields,
+                                       NULL, NULL, 0);
             if (PQresultStatus(r) != PGRES_COMMAND_OK) {
                 fprintf(stderr, "%s:%d: %s\n", path, tw_csv_line(csv),
                         tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
@@ -201,9 +207,8 @@ int twctl_load_reference(int argc, char **argv)
         return TW_EXIT_FAIL;
     }
     PGconn *pg = twctl_pg();
-    if (twctl_exec(pg, "begin", "BEGIN") < 0 ||
-        (lo && load(&localities, lo, pg, &nl) != 0) || (ag && load(&agencies, ag, pg, &na) != 0) ||
-        twctl_exec(pg, "commit", "COMMIT") < 0) {
+    if (twctl_exec(pg, "begin", "BEGIN") < 0 || (lo && load(&localities, lo, pg, &nl) != 0) ||
+        (ag && load(&agencies, ag, pg, &na) != 0) || twctl_exec(pg, "commit", "COMMIT") < 0) {
         PQclear(PQexec(pg, "ROLLBACK"));
         PQfinish(pg);
         fprintf(stderr, "twinctl load-reference: nothing loaded\n");

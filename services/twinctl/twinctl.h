@@ -5,8 +5,8 @@
 #include <libpq-fe.h>
 
 /* Exit codes: 0 done, 1 failed, 2 bad arguments. */
-#define TW_EXIT_OK 0
-#define TW_EXIT_FAIL 1
+#define TW_EXIT_OK    0
+#define TW_EXIT_FAIL  1
 #define TW_EXIT_USAGE 2
 
 /* A connection from TWINWATCH_PG_CONNINFO, or the PG* variables (which

@@ -77,22 +77,40 @@ int main(int argc, char **argv)
     long events = 100000, rate = 0, seed = 16, npairs = 2000, start = 0;
     int stamp = 0;
     static const struct option opts[] = {
-        {"brokers", required_argument, NULL, 'b'}, {"topic", required_argument, NULL, 't'},
-        {"events", required_argument, NULL, 'n'},  {"rate", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 's'},    {"pairs", required_argument, NULL, 'p'},
+        {"brokers", required_argument, NULL, 'b'},   {"topic", required_argument, NULL, 't'},
+        {"events", required_argument, NULL, 'n'},    {"rate", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 's'},      {"pairs", required_argument, NULL, 'p'},
         {"reference", required_argument, NULL, 'R'}, {"stamp", no_argument, NULL, 'S'},
-        {"start", required_argument, NULL, 'o'},   {NULL, 0, NULL, 0}};
+        {"start", required_argument, NULL, 'o'},     {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (c) {
-        case 'b': brokers = optarg; break;
-        case 't': topic = optarg; break;
-        case 'n': events = atol(optarg); break;
-        case 'r': rate = atol(optarg); break;
-        case 's': seed = atol(optarg); break;
-        case 'p': npairs = atol(optarg); break;
-        case 'R': refdir = optarg; break;
-        case 'S': stamp = 1; break;
-        case 'o': start = atol(optarg); break;
+        case 'b':
+            brokers = optarg;
+            break;
+        case 't':
+            topic = optarg;
+            break;
+        case 'n':
+            events = atol(optarg);
+            break;
+        case 'r':
+            rate = atol(optarg);
+            break;
+        case 's':
+            seed = atol(optarg);
+            break;
+        case 'p':
+            npairs = atol(optarg);
+            break;
+        case 'R':
+            refdir = optarg;
+            break;
+        case 'S':
+            stamp = 1;
+            break;
+        case 'o':
+            start = atol(optarg);
+            break;
         default:
             fprintf(stderr, "usage: feedgen [--brokers B] [--topic T] [--events N] [--rate R] "
                             "[--pairs K] [--seed S] [--reference DIR] [--stamp] [--start I]\n");
@@ -178,7 +196,8 @@ int main(int argc, char **argv)
         } else if (roll < 55) {
             ev.body_case = EVB(SUPPORT_DELIVERED);
             if (p->npledges > 0) {
-                snprintf(pid, sizeof pid, "P-%s-%d", p->locality, (int)(rnd() % (uint64_t)p->npledges));
+                snprintf(pid, sizeof pid, "P-%s-%d", p->locality,
+                         (int)(rnd() % (uint64_t)p->npledges));
                 sd.pledge_id = pid;
             }
             sd.category = (int)(rnd() % 10) + 1;
@@ -212,7 +231,8 @@ int main(int argc, char **argv)
         char key[64];
         int klen = snprintf(key, sizeof key, "%s|%s", p->agency, p->locality);
         while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
-                                 RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                                 RD_KAFKA_V_VALUE(buf, len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                                  RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 10);
         rd_kafka_poll(rk, 0);

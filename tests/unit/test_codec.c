@@ -40,9 +40,9 @@ static void expect(const char *json, tw_reason r, const char *in_msg)
     tw_event_free(ev);
 }
 
-#define HEAD                                                                                  \
-    "{\"eventId\":\"6f1c1a52-8a57-4d4e-9d35-0b4f2d6a9a01\",\"agencyCode\":\"PETROLIMEX-QNA\"," \
-    "\"localityCode\":\"20530\",\"occurredAtMs\":\"1751328000000\",\"sourceSystem\":\"erp\","  \
+#define HEAD                                                                                       \
+    "{\"eventId\":\"6f1c1a52-8a57-4d4e-9d35-0b4f2d6a9a01\",\"agencyCode\":\"PETROLIMEX-QNA\","     \
+    "\"localityCode\":\"20530\",\"occurredAtMs\":\"1751328000000\",\"sourceSystem\":\"erp\","      \
     "\"sourceRef\":\"R1\","
 
 static void test_valid_pledge(void **s)
@@ -120,10 +120,11 @@ static void test_undecodable_and_unknown_body(void **s)
     assert_string_equal(tw_reason_name(rej.reason), "undecodable");
 
     /* event_id, agency, locality, occurred_at, then field 40 (a future body) */
-    const uint8_t future[] = {0x0a, 0x24, '6', 'f', '1', 'c', '1', 'a', '5', '2', '-', '8', 'a',
-                              '5',  '7',  '-', '4', 'd', '4', 'e', '-', '9', 'd', '3', '5', '-',
-                              '0',  'b',  '4', 'f', '2', 'd', '6', 'a', '9', 'a', '0', '1', 0x1a,
-                              0x01, 'A',  0x22, 0x01, '1', 0x28, 0x01, 0xc2, 0x02, 0x00};
+    const uint8_t future[] = {0x0a, 0x24, '6',  'f', '1',  'c',  '1',  'a',  '5',  '2',
+                              '-',  '8',  'a',  '5', '7',  '-',  '4',  'd',  '4',  'e',
+                              '-',  '9',  'd',  '3', '5',  '-',  '0',  'b',  '4',  'f',
+                              '2',  'd',  '6',  'a', '9',  'a',  '0',  '1',  0x1a, 0x01,
+                              'A',  0x22, 0x01, '1', 0x28, 0x01, 0xc2, 0x02, 0x00};
     tw_event *ev = tw_codec_decode(future, sizeof future, &rej);
     assert_non_null(ev);
     uint8_t id[16];

@@ -108,7 +108,8 @@ static void test_print_masks_secrets(void **s)
 static void test_csv_records(void **s)
 {
     (void)s;
-    char text[] = "\xEF\xBB\xBF" "code,name\r\n1,\"Đắc Tôi, Nam Giang\"\r\n2,\"say \"\"hi\"\"\nthere\"\n3,x\"y\n";
+    char text[] = "\xEF\xBB\xBF"
+                  "code,name\r\n1,\"Đắc Tôi, Nam Giang\"\r\n2,\"say \"\"hi\"\"\nthere\"\n3,x\"y\n";
     char err[128], **f;
     FILE *in = fmemopen(text, strlen(text), "r");
     tw_csv *c = tw_csv_open(in);
@@ -137,10 +138,8 @@ static void test_csv_records(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_file),
-        cmocka_unit_test(test_errors_name_key_and_line),
-        cmocka_unit_test(test_env_overrides),
-        cmocka_unit_test(test_print_masks_secrets),
+        cmocka_unit_test(test_defaults_and_file), cmocka_unit_test(test_errors_name_key_and_line),
+        cmocka_unit_test(test_env_overrides),     cmocka_unit_test(test_print_masks_secrets),
         cmocka_unit_test(test_csv_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,13 +152,14 @@ static void test_revision_recomputes_and_cancel(void **s)
     int32_t due;
     assert_int_equal(tw_date_parse("2026-09-30", &due), 0);
     assert_int_equal(p->due_date, due);
-    assert_string_equal(apply(5, "\"pledgeRevised\":{\"pledgeId\":\"P-1\",\"newAmountVnd\":\"90\"}"),
-                        "ok");
+    assert_string_equal(
+        apply(5, "\"pledgeRevised\":{\"pledgeId\":\"P-1\",\"newAmountVnd\":\"90\"}"), "ok");
     assert_int_equal(pledge("P-1")->status, TW_PLEDGE_OPEN);
     assert_string_equal(apply(6, "\"pledgeRevised\":{\"pledgeId\":\"P-1\","
                                  "\"newDueDate\":\"2025-12-31\"}"),
                         "due_before_pledge");
-    assert_string_equal(apply(7, "\"pledgeCancelled\":{\"pledgeId\":\"P-1\",\"reason\":\"x\"}"), "ok");
+    assert_string_equal(apply(7, "\"pledgeCancelled\":{\"pledgeId\":\"P-1\",\"reason\":\"x\"}"),
+                        "ok");
     assert_int_equal(pledge("P-1")->status, TW_PLEDGE_CANCELLED);
     assert_string_equal(apply(8, "\"pledgeCancelled\":{\"pledgeId\":\"P-1\"}"), "pledge_cancelled");
     assert_string_equal(apply(8, "\"pledgeRevised\":{\"pledgeId\":\"P-1\",\"newAmountVnd\":\"1\"}"),
@@ -173,9 +174,11 @@ static void test_stateful_refusals(void **s)
     assert_string_equal(apply_at("PETROLIMEX-QNA", "99999", 1, SIGN), "unknown_locality");
     assert_string_equal(apply(1, SIGN), "ok");
     assert_string_equal(apply(2, SIGN), "twinning_already_active");
-    assert_string_equal(apply(2, "\"pledgeRevised\":{\"pledgeId\":\"P-404\",\"newAmountVnd\":\"1\"}"),
-                        "unknown_pledge");
-    assert_string_equal(apply(3, "\"supportPledged\":{\"pledgeId\":\"P-2\",\"amountVnd\":\"5\"}"), "ok");
+    assert_string_equal(
+        apply(2, "\"pledgeRevised\":{\"pledgeId\":\"P-404\",\"newAmountVnd\":\"1\"}"),
+        "unknown_pledge");
+    assert_string_equal(apply(3, "\"supportPledged\":{\"pledgeId\":\"P-2\",\"amountVnd\":\"5\"}"),
+                        "ok");
     assert_string_equal(apply(3, "\"supportPledged\":{\"pledgeId\":\"P-2\",\"amountVnd\":\"5\"}"),
                         "duplicate_pledge");
     assert_string_equal(apply_at("PETROLIMEX-QNA", "20533", 4, SIGN), "ok");
@@ -227,11 +230,14 @@ static void test_activity_mix_and_sources(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pledge_completes_on_amount_and_quantity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_parked_delivery_applied_when_pledge_arrives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pledge_completes_on_amount_and_quantity, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_parked_delivery_applied_when_pledge_arrives, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_revision_recomputes_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stateful_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pledge_without_targets_completes_at_first_delivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pledge_without_targets_completes_at_first_delivery,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_activity_mix_and_sources, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
