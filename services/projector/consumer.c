@@ -61,7 +61,7 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
  * messages will be read again from the stored offsets. */
 static void settle_batches(tw_projector *pr)
 {
-    if (pr->pipe.running)
+    while (pr->pipe.running) /* the read phase, then the write phase it starts */
         tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
     tw_batch_clear(pr->open);
     pr->open_due = 0;
@@ -72,6 +72,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     tw_projector *pr = opaque;
+    pr->in_rebalance = 1; /* a batch finishing now must not poll Kafka from here */
     settle_batches(pr);
     memset(pr->assigned, 0, sizeof pr->assigned);
     if (pr->assignment) {
@@ -94,6 +95,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         tw_info("rebalance: %d partition(s) revoked", parts->cnt);
         rd_kafka_assign(rk, NULL);
     }
+    pr->in_rebalance = 0;
 }
 
 int tw_consumer_resync(tw_projector *pr)
@@ -144,6 +146,8 @@ void tw_consumer_drain(tw_projector *pr)
 {
     int64_t max = tw_config_int(pr->cfg, "batch.max_events");
     int64_t now = tw_now_ms();
+    if (pr->in_rebalance)
+        return;
     while (!pr->stopping && (int64_t)tw_batch_count(pr->open) < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(pr->rk, 0);
         if (!m)
