@@ -234,6 +234,9 @@ int tw_codec_check(const tw_event *ev, int64_t now_ms, uint8_t event_id[16], tw_
         return reject(rej, TW_R_MISSING_FIELD, "locality_code is empty");
     if (ev->occurred_at_ms == 0)
         return reject(rej, TW_R_MISSING_FIELD, "occurred_at_ms is 0");
+    if (ev->occurred_at_ms < TW_MIN_OCCURRED_MS)
+        return reject(rej, TW_R_BAD_FIELD, "occurred_at_ms %lld is before 2000-01-01",
+                      (long long)ev->occurred_at_ms);
     if (ev->occurred_at_ms > now_ms + 86400000LL)
         return reject(rej, TW_R_FUTURE_EVENT,
                       "occurred_at_ms %lld is more than a day in the future",

@@ -33,7 +33,8 @@ typedef struct tw_reject {
     char msg[256];
 } tw_reject;
 
-#define TW_MAX_VND 1000000000000000LL /* 10^15 */
+#define TW_MAX_VND         1000000000000000LL /* 10^15 */
+#define TW_MIN_OCCURRED_MS 946684800000LL     /* 2000-01-01T00:00:00Z: no twinning event is older */
 
 /* The reason's stable name ("unknown_pledge"), as stored in dead letters. */
 const char *tw_reason_name(tw_reason r);

@@ -22,6 +22,7 @@ static const struct {
     {"status", twctl_status, "lag per partition, dead letters, events by type"},
     {"digest", twctl_digest, "SHA-256 of the canonical projection state"},
     {"dlq", twctl_dlq, "list [--reason R] [--limit N] | show ID: dead letters"},
+    {"rebuild", twctl_rebuild, "--yes: recompute every projection from the event log"},
 };
 
 static void usage(FILE *out)

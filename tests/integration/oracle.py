@@ -285,7 +285,7 @@ class Oracle:
         rules = (
             ("missing_field", lambda: not (ev["event_id"] and ag and loc and at)
                 or body in PLEDGE_ID_REQUIRED and not pid),
-            ("bad_field", lambda: not UUID_RE.fullmatch(ev["event_id"])
+            ("bad_field", lambda: not UUID_RE.fullmatch(ev["event_id"]) or at < 946684800000
                 or any(f.endswith("_date") and b[f] and parse_date(b[f]) is None for f in spec)
                 or any(k in ENUMS and not 0 <= b[f] < len(ENUMS[k]) for f, k in spec.items())),
             ("future_event", lambda: at > self.now_ms + DAY_MS),

@@ -10,7 +10,7 @@ harness_up
 S=$TW_ROOT/ops/sample
 D=$TW_ROOT/tests/integration/data
 "$TWINCTL" load-reference --agencies "$S/agencies.csv" --localities "$S/localities.csv" >/dev/null
-start_projector p1
+start_projector projector1 # the harness stops projector*.pid on exit
 
 # The canonical rows behind twinctl digest, to show what differs.
 rows() {

@@ -66,6 +66,9 @@ static void test_missing_fields(void **s)
            "\"localityCode\":\"20530\",\"visit\":{}}",
            TW_R_MISSING_FIELD, "occurred_at_ms");
     expect(HEAD "\"pledgeCancelled\":{\"reason\":\"x\"}}", TW_R_MISSING_FIELD, "pledge_id");
+    expect("{\"eventId\":\"6f1c1a52-8a57-4d4e-9d35-0b4f2d6a9a01\",\"agencyCode\":\"A\","
+           "\"localityCode\":\"1\",\"occurredAtMs\":\"-5\",\"visit\":{}}",
+           TW_R_BAD_FIELD, "before 2000-01-01");
 }
 
 static void test_bad_fields(void **s)
