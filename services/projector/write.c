@@ -185,26 +185,27 @@ void tw_write_free(tw_batch *b)
 static const char *SQL_LOG =
     "INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset, event_type,"
     " agency_code, locality_code, pledge_id, occurred_at, recorded_at, source_system, source_ref,"
-    " payload) SELECT i, $1, p, o, t, a, l, pl, oc, rc, s, r, b FROM unnest($2::uuid[],"
-    " $3::int4[], $4::int8[], $5::text[], $6::text[], $7::text[], $8::text[],"
-    " $9::timestamptz[], $10::timestamptz[], $11::text[], $12::text[], $13::bytea[])"
-    " AS u(i, p, o, t, a, l, pl, oc, rc, s, r, b)";
+    " payload) SELECT unnest($2::uuid[]), $1, unnest($3::int4[]), unnest($4::int8[]),"
+    " unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),"
+    " unnest($9::timestamptz[]), unnest($10::timestamptz[]), unnest($11::text[]),"
+    " unnest($12::text[]), unnest($13::bytea[])";
 
 static const char *SQL_DEAD =
     "INSERT INTO ingest.dead_letter (topic, kafka_partition, kafka_offset, kafka_key, event_id,"
     " event_type, agency_code, locality_code, reason, message, payload)"
-    " SELECT $1, p, o, k, i, t, a, l, r, m, b FROM unnest($2::int4[], $3::int8[], $4::bytea[],"
-    " $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[])"
-    " AS u(p, o, k, i, t, a, l, r, m, b)";
+    " SELECT $1, unnest($2::int4[]), unnest($3::int8[]), unnest($4::bytea[]),"
+    " unnest($5::uuid[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),"
+    " unnest($9::text[]), unnest($10::text[]), unnest($11::bytea[])";
 
 static const char *SQL_TWINNING =
     "INSERT INTO proj.twinning AS x (agency_code, locality_code, status, programme, start_date,"
     " end_date, terms, signed_at, ended_at, visits, gift_value_vnd, delivered_vnd, trainees, jobs,"
     " models_replicated, substantive_activities, formal_activities, last_activity_at)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[],"
-    " $6::date[], $7::int4[], $8::timestamptz[], $9::timestamptz[], $10::int8[], $11::int8[],"
-    " $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[],"
-    " $18::timestamptz[])"
+    " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), "
+    "unnest($5::date[]), unnest($6::date[]), unnest($7::int4[]), unnest($8::timestamptz[]), "
+    "unnest($9::timestamptz[]), unnest($10::int8[]), unnest($11::int8[]), unnest($12::int8[]), "
+    "unnest($13::int8[]), unnest($14::int8[]), unnest($15::int8[]), unnest($16::int8[]), "
+    "unnest($17::int8[]), unnest($18::timestamptz[])"
     " ON CONFLICT (agency_code, locality_code) DO UPDATE SET status = excluded.status,"
     " programme = excluded.programme, start_date = excluded.start_date,"
     " end_date = excluded.end_date, terms = excluded.terms, signed_at = excluded.signed_at,"
@@ -224,10 +225,12 @@ static const char *SQL_PLEDGE =
     " funding, status, amount_vnd, in_kind, in_kind_value_vnd, target_quantity, unit, due_date,"
     " pledged_at, delivered_vnd, delivered_qty, deliveries, last_delivery_at, completed_at,"
     " cancelled_at, revisions)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::text[], $7::int8[], $8::text[], $9::int8[], $10::int8[], $11::text[], $12::date[],"
-    " $13::timestamptz[], $14::int8[], $15::int8[], $16::int8[], $17::timestamptz[],"
-    " $18::timestamptz[], $19::timestamptz[], $20::int8[])"
+    " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), "
+    "unnest($5::text[]), unnest($6::text[]), unnest($7::int8[]), unnest($8::text[]), "
+    "unnest($9::int8[]), unnest($10::int8[]), unnest($11::text[]), unnest($12::date[]), "
+    "unnest($13::timestamptz[]), unnest($14::int8[]), unnest($15::int8[]), unnest($16::int8[]), "
+    "unnest($17::timestamptz[]), unnest($18::timestamptz[]), unnest($19::timestamptz[]), "
+    "unnest($20::int8[])"
     " ON CONFLICT (agency_code, pledge_id) DO UPDATE SET status = excluded.status,"
     " amount_vnd = excluded.amount_vnd, target_quantity = excluded.target_quantity,"
     " due_date = excluded.due_date, delivered_vnd = excluded.delivered_vnd,"
@@ -240,8 +243,9 @@ static const char *SQL_PLEDGE =
 static const char *SQL_PARK =
     "INSERT INTO proj.parked_delivery (event_id, agency_code, pledge_id, locality_code,"
     " amount_vnd, quantity, occurred_at, kafka_partition, kafka_offset)"
-    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[],"
-    " $6::int8[], $7::timestamptz[], $8::int4[], $9::int8[])";
+    " SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), "
+    "unnest($5::int8[]), unnest($6::int8[]), unnest($7::timestamptz[]), unnest($8::int4[]), "
+    "unnest($9::int8[])";
 
 static const char *SQL_UNPARK = "DELETE FROM proj.parked_delivery WHERE event_id = ANY($1)";
 
@@ -250,7 +254,7 @@ static const char *SQL_UNPARK = "DELETE FROM proj.parked_delivery WHERE event_id
  * adds, never an absolute value read earlier. */
 static const char *SQL_SOURCE =
     "INSERT INTO proj.source_feed AS x (source_system, agency_code, last_seen_at, events)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[])"
+    " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::timestamptz[]), unnest($4::int8[])"
     " ON CONFLICT (source_system) DO UPDATE SET"
     " last_seen_at = greatest(x.last_seen_at, excluded.last_seen_at),"
     " events = x.events + excluded.events";
