@@ -44,13 +44,40 @@ tw_state *tw_state_new(void)
     return st;
 }
 
+static void free_parked(tw_state *st)
+{
+    size_t pos = 0;
+    tw_parked *k;
+    while ((k = tw_map_next(st->parked, &pos, NULL))) {
+        while (k) {
+            tw_parked *next = k->next;
+            free(k->agency_code);
+            free(k->pledge_id);
+            free(k->locality_code);
+            free(k);
+            k = next;
+        }
+    }
+    tw_map_clear(st->parked);
+}
+
+static void free_sources(tw_state *st)
+{
+    size_t pos = 0;
+    tw_source *s;
+    while ((s = tw_map_next(st->sources, &pos, NULL))) {
+        free(s->source_system);
+        free(s->agency_code);
+        free(s);
+    }
+    tw_map_clear(st->sources);
+}
+
 static void free_values(tw_state *st)
 {
     size_t pos = 0;
     tw_twinning *t;
     tw_pledge *p;
-    tw_parked *k;
-    tw_source *s;
 
     while ((t = tw_map_next(st->twinnings, &pos, NULL))) {
         free(t->agency_code);
@@ -67,23 +94,27 @@ static void free_values(tw_state *st)
         free(p->unit);
         free(p);
     }
+    free_parked(st);
+    free_sources(st);
+}
+
+void tw_state_committed(tw_state *st)
+{
+    size_t pos = 0;
+    tw_twinning *t;
+    tw_pledge *p;
+    while ((t = tw_map_next(st->twinnings, &pos, NULL)))
+        t->dirty = 0;
     pos = 0;
-    while ((k = tw_map_next(st->parked, &pos, NULL))) {
-        while (k) {
-            tw_parked *next = k->next;
-            free(k->agency_code);
-            free(k->pledge_id);
-            free(k->locality_code);
-            free(k);
-            k = next;
-        }
-    }
-    pos = 0;
-    while ((s = tw_map_next(st->sources, &pos, NULL))) {
-        free(s->source_system);
-        free(s->agency_code);
-        free(s);
-    }
+    while ((p = tw_map_next(st->pledges, &pos, NULL)))
+        p->dirty = 0;
+    free_parked(st);
+    free_sources(st);
+}
+
+size_t tw_state_size(const tw_state *st)
+{
+    return tw_map_count(st->twinnings) + tw_map_count(st->pledges);
 }
 
 void tw_state_reset(tw_state *st)
@@ -110,6 +141,32 @@ void tw_state_free(tw_state *st)
     tw_map_free(st->parked);
     tw_map_free(st->sources);
     free(st);
+}
+
+static void pair_key(char *out, size_t outlen, const char *a, const char *b);
+
+tw_twinning *tw_state_find_twinning(tw_state *st, const char *agency, const char *locality)
+{
+    char key[512];
+    pair_key(key, sizeof key, agency, locality);
+    return tw_map_get(st->twinnings, key);
+}
+
+tw_pledge *tw_state_find_pledge(tw_state *st, const char *agency, const char *pledge_id)
+{
+    char key[512];
+    pair_key(key, sizeof key, agency, pledge_id);
+    return tw_map_get(st->pledges, key);
+}
+
+int tw_state_has_agency(const tw_state *st, const char *code)
+{
+    return tw_map_get(st->agencies, code) != NULL;
+}
+
+int tw_state_has_locality(const tw_state *st, const char *code)
+{
+    return tw_map_get(st->localities, code) != NULL;
 }
 
 int tw_state_add_agency(tw_state *st, const char *code)

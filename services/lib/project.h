@@ -59,6 +59,18 @@ void tw_state_free(tw_state *st);
 /* Forgets everything (between batches). */
 void tw_state_reset(tw_state *st);
 
+/* A state kept across batches (the projector's cache of its partitions'
+ * twinnings and pledges) is committed after each batch is: every entry
+ * becomes clean, and parked deliveries and source counters, which live in
+ * the database as rows and deltas, are forgotten. */
+void tw_state_committed(tw_state *st);
+/* Twinnings and pledges held. */
+size_t tw_state_size(const tw_state *st);
+tw_twinning *tw_state_find_twinning(tw_state *st, const char *agency, const char *locality);
+tw_pledge *tw_state_find_pledge(tw_state *st, const char *agency, const char *pledge_id);
+int tw_state_has_agency(const tw_state *st, const char *code);
+int tw_state_has_locality(const tw_state *st, const char *code);
+
 /* Reference data the batch may name. Returns -1 when out of memory. */
 int tw_state_add_agency(tw_state *st, const char *code) __attribute__((warn_unused_result));
 int tw_state_add_locality(tw_state *st, const char *code) __attribute__((warn_unused_result));

@@ -12,13 +12,13 @@
 #include "log.h"
 #include "uuid.h"
 
-tw_batch *tw_batch_new(const char *topic)
+tw_batch *tw_batch_new(const char *topic, tw_state *cache)
 {
     tw_batch *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->topic = topic;
-    b->st = tw_state_new();
+    b->st = cache; /* not owned */
     b->seen = tw_map_new();
     b->known = tw_map_new();
     b->keys = tw_map_new();
@@ -54,7 +54,6 @@ void tw_batch_clear(tw_batch *b)
     tw_map_clear(b->seen);
     tw_map_clear(b->keys);
     clear_known(b);
-    tw_state_reset(b->st);
 }
 
 void tw_batch_free(tw_batch *b)
@@ -64,7 +63,6 @@ void tw_batch_free(tw_batch *b)
     if (b->st && b->seen && b->known && b->keys)
         tw_batch_clear(b);
     free(b->e);
-    tw_state_free(b->st);
     tw_map_free(b->seen);
     tw_map_free(b->known);
     tw_map_free(b->keys);
@@ -211,11 +209,16 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
         const tw_event *ev = e->ev;
         const char *pid = tw_event_pledge_id(ev);
         tw_pgarr_uuid(&b->ra[RA_IDS], e->id);
-        if (want(b, 'a', ev->agency_code, NULL, &b->ra[RA_AGENCIES], NULL) < 0 ||
-            want(b, 'l', ev->locality_code, NULL, &b->ra[RA_LOCALITIES], NULL) < 0 ||
-            want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
-                0 ||
-            (*pid && want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
+        /* what the cache holds is current; only the rest is read */
+        if ((!tw_state_has_agency(b->st, ev->agency_code) &&
+             want(b, 'a', ev->agency_code, NULL, &b->ra[RA_AGENCIES], NULL) < 0) ||
+            (!tw_state_has_locality(b->st, ev->locality_code) &&
+             want(b, 'l', ev->locality_code, NULL, &b->ra[RA_LOCALITIES], NULL) < 0) ||
+            (!tw_state_find_twinning(b->st, ev->agency_code, ev->locality_code) &&
+             want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
+                 0) ||
+            (*pid && !tw_state_find_pledge(b->st, ev->agency_code, pid) &&
+             want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
             (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
              want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0))
             return -1;

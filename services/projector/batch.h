@@ -11,6 +11,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "pg.h"
+#include "project.h"
 
 typedef struct tw_batch tw_batch;
 
@@ -22,7 +23,11 @@ typedef struct tw_batch_part {
     int64_t accepted, dead, duplicates;
 } tw_batch_part;
 
-tw_batch *tw_batch_new(const char *topic);
+/* A batch applies its events to cache, the projector's state of its
+ * partitions' twinnings and pledges, which outlives batches: the read
+ * phase asks PostgreSQL only for what the cache lacks. The caller commits
+ * the cache after a batch commits and resets it after any failure. */
+tw_batch *tw_batch_new(const char *topic, tw_state *cache);
 void tw_batch_free(tw_batch *b);
 /* Drops every message (their rd_kafka_message_t are destroyed). */
 void tw_batch_clear(tw_batch *b);

@@ -64,6 +64,7 @@ static void settle_batches(tw_projector *pr)
     while (pr->pipe.running) /* the read phase, then the write phase it starts */
         tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
     tw_batch_clear(pr->open);
+    tw_state_reset(pr->cache); /* partitions may change hands */
     pr->open_due = 0;
     ev_timer_stop(pr->loop, &pr->batch_timer);
 }

@@ -19,6 +19,8 @@ static const tw_conf_def settings[] = {
      "libpq connection string (empty: PG* environment variables)"},
     {"batch.max_events", TW_CONF_INT, "5000", 1, 1000000, "close a batch at this many events"},
     {"batch.max_ms", TW_CONF_INT, "50", 1, 60000, "close a batch this long after its first event"},
+    {"cache.max_entries", TW_CONF_INT, "200000", 0, 100000000,
+     "twinnings + pledges kept in memory between batches (0: none)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
     {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
@@ -85,6 +87,9 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
                 (long long)s.dead);
     tw_consumer_commit_kafka(pr, b);
     tw_batch_clear(b);
+    tw_state_committed(pr->cache);
+    if ((int64_t)tw_state_size(pr->cache) > tw_config_int(pr->cfg, "cache.max_entries"))
+        tw_state_reset(pr->cache); /* simplest bound: start over, reloading on demand */
     pr->retry_delay = 0;
     if (pr->stopping)
         return;
@@ -135,6 +140,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 void tw_projector_failed(tw_projector *pr, const char *why)
 {
     double max = (double)tw_config_int(pr->cfg, "retry.max_ms") / 1000.0;
+    tw_state_reset(pr->cache); /* it holds the failed batch's effects */
     tw_batch_clear(pr->open);
     pr->open_due = 0;
     ev_timer_stop(pr->loop, &pr->batch_timer);
@@ -274,8 +280,9 @@ int main(int argc, char **argv)
     pr.topic = tw_config_str(pr.cfg, "topic");
     for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
         pr.stored[i] = -1;
-    pr.open = tw_batch_new(pr.topic);
-    pr.flight = tw_batch_new(pr.topic);
+    pr.cache = tw_state_new();
+    pr.open = pr.cache ? tw_batch_new(pr.topic, pr.cache) : NULL;
+    pr.flight = pr.cache ? tw_batch_new(pr.topic, pr.cache) : NULL;
     if (!pr.open || !pr.flight)
         goto done;
     ev_timer_init(&pr.batch_timer, on_batch_due,
@@ -308,6 +315,7 @@ done:
     tw_consumer_close(&pr);
     tw_batch_free(pr.open);
     tw_batch_free(pr.flight);
+    tw_state_free(pr.cache);
     if (pr.pg)
         PQfinish(pr.pg);
     tw_config_free(pr.cfg);

@@ -24,6 +24,7 @@ typedef struct tw_projector {
     PGconn *pg;
     tw_pgpipe pipe;
     tw_batch *open, *flight;
+    tw_state *cache; /* twinnings and pledges of the assigned partitions */
     ev_timer batch_timer, retry_timer;
     ev_signal sigterm, sigint;
     /* stored next offset per partition (-1 none), and which are assigned */
