@@ -118,6 +118,18 @@ BEGIN
   END IF;
 END $$;
 
+-- The projector inserts a batch's events without looking their ids up
+-- first (re-deliveries are rare); when some were already logged, this fails
+-- the batch with SQLSTATE TW001 and the projector redoes it with lookups.
+CREATE FUNCTION ingest.expect_new_events(p_got bigint, p_want bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_got <> p_want THEN
+    RAISE EXCEPTION '% of % events are already in the log; the batch is redone with id checks',
+      p_want - p_got, p_want USING ERRCODE = 'TW001';
+  END IF;
+END $$;
+
 -- Refused events with their raw bytes, written in the batch's transaction.
 CREATE TABLE ingest.dead_letter (
   id               bigserial PRIMARY KEY,

@@ -345,8 +345,10 @@ static int step(tw_pgpipe *p, int *want_write)
                 p->on_result(p->arg, p->stmt, r);
         } else if (st != PGRES_PIPELINE_ABORTED && !p->failed) {
             char line[400];
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             snprintf(p->err, sizeof p->err, "statement %d: %s", p->stmt,
                      tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+            snprintf(p->sqlstate, sizeof p->sqlstate, "%s", state ? state : "");
             p->failed = 1;
         }
         PQclear(r);
@@ -383,6 +385,7 @@ static int start(tw_pgpipe *p, tw_pgpipe_result_fn on_result, tw_pgpipe_done_fn 
     p->stmt = 0;
     p->running = 1;
     p->lost = 0;
+    p->sqlstate[0] = '\0';
     if (p->failed)
         return -1; /* a send failed; report it */
     p->err[0] = '\0';

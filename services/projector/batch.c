@@ -223,27 +223,29 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
              want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0))
             return -1;
     }
-#define ONE(sql, a)                                                                                \
-    do {                                                                                           \
-        tw_pgparams_clear(&p);                                                                     \
-        if (tw_pgparams_array(&p, &b->ra[a]) < 0 || tw_pgpipe_send(pipe, sql, &p) < 0)             \
-            return -1;                                                                             \
-    } while (0)
-#define TWO(sql, a1, a2)                                                                           \
-    do {                                                                                           \
-        tw_pgparams_clear(&p);                                                                     \
-        if (tw_pgparams_array(&p, &b->ra[a1]) < 0 || tw_pgparams_array(&p, &b->ra[a2]) < 0 ||      \
-            tw_pgpipe_send(pipe, sql, &p) < 0)                                                     \
-            return -1;                                                                             \
-    } while (0)
-    ONE(SQL_KNOWN, RA_IDS);
-    ONE(SQL_AGENCIES, RA_AGENCIES);
-    ONE(SQL_LOCALITIES, RA_LOCALITIES);
-    TWO(SQL_TWINNINGS, RA_TW_A, RA_TW_L);
-    TWO(SQL_PLEDGES, RA_PL_A, RA_PL_I);
-    TWO(SQL_PARKED, RA_PK_A, RA_PK_I);
-#undef ONE
-#undef TWO
+    /* Statements with no keys are not sent; nread records what each sent
+     * statement reads, in order. */
+    static const struct {
+        const char *sql;
+        int a1, a2;
+    } reads[] = {
+        {NULL, RA_IDS, -1}, /* SQL_KNOWN, only in careful mode */
+        {NULL, RA_AGENCIES, -1},  {NULL, RA_LOCALITIES, -1}, {NULL, RA_TW_A, RA_TW_L},
+        {NULL, RA_PL_A, RA_PL_I}, {NULL, RA_PK_A, RA_PK_I},
+    };
+    const char *sqls[] = {SQL_KNOWN,     SQL_AGENCIES, SQL_LOCALITIES,
+                          SQL_TWINNINGS, SQL_PLEDGES,  SQL_PARKED};
+    b->nread = 0;
+    for (int i = 0; i < 6; i++) {
+        if ((i == 0 && !b->careful) || b->ra[reads[i].a1].n == 0)
+            continue;
+        tw_pgparams_clear(&p);
+        if (tw_pgparams_array(&p, &b->ra[reads[i].a1]) < 0 ||
+            (reads[i].a2 >= 0 && tw_pgparams_array(&p, &b->ra[reads[i].a2]) < 0) ||
+            tw_pgpipe_send(pipe, sqls[i], &p) < 0)
+            return -1;
+        b->read_kind[b->nread++] = i;
+    }
     return 0;
 }
 
@@ -362,15 +364,15 @@ static int load_parked(tw_batch *b, const PGresult *r)
 static void on_read_result(void *arg, int stmt, const PGresult *r)
 {
     tw_batch *b = arg;
-    int rc = 0;
-    switch (stmt) {
+    int rc = 0, kind = stmt < b->nread ? b->read_kind[stmt] : -1;
+    switch (kind) {
     case 0:
         rc = load_known(b, r);
         break;
     case 1:
     case 2:
         for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-            rc = stmt == 1 ? tw_state_add_agency(b->st, str(r, i, 0))
+            rc = kind == 1 ? tw_state_add_agency(b->st, str(r, i, 0))
                            : tw_state_add_locality(b->st, str(r, i, 0));
         break;
     case 3:
@@ -492,9 +494,10 @@ static void on_read_done(void *arg, int ok, const char *err)
     tw_pgpipe_run(b->pipe, NULL, on_write_done, b);
 }
 
-void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, tw_batch_done_fn done,
-                  void *arg)
+void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, int careful,
+                  tw_batch_done_fn done, void *arg)
 {
+    b->careful = careful;
     for (int i = 0; i < b->nparts; i++) {
         tw_batch_part *p = &b->parts[i];
         p->expected = stored[p->partition];
@@ -512,5 +515,8 @@ void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, tw_batch_
         done(arg, b, 0, pipe->err[0] ? pipe->err : "out of memory building the batch");
         return;
     }
-    tw_pgpipe_run(pipe, on_read_result, on_read_done, b);
+    if (b->nread == 0) /* everything is cached: no read round trip */
+        on_read_done(b, 1, "");
+    else
+        tw_pgpipe_run(pipe, on_read_result, on_read_done, b);
 }

@@ -38,14 +38,17 @@ size_t tw_batch_count(const tw_batch *b);
 int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
     __attribute__((warn_unused_result));
 
-/* Runs the batch on the pipeline: read, apply, write, commit. stored[p] is
- * partition p's stored next offset (-1 = none): the compare-and-set expects
- * it, and messages below it (already committed) are skipped. done(arg, b,
- * ok, err) is called once; on success the per-partition outcome is
- * available through tw_batch_parts. */
+/* Runs the batch on the pipeline: read what the cache lacks, apply, write,
+ * commit. stored[p] is partition p's stored next offset (-1 = none): the
+ * compare-and-set expects it, and messages below it (already committed)
+ * are skipped. Event ids are not looked up unless careful: the log insert
+ * then fails the batch with TW_SQLSTATE_SEEN if any id was already logged,
+ * and the caller runs it again, carefully. done(arg, b, ok, err) is called
+ * once; on success the per-partition outcome is in tw_batch_parts. */
+#define TW_SQLSTATE_SEEN "TW001"
 typedef void (*tw_batch_done_fn)(void *arg, tw_batch *b, int ok, const char *err);
-void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, tw_batch_done_fn done,
-                  void *arg);
+void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, int careful,
+                  tw_batch_done_fn done, void *arg);
 
 const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
 

@@ -57,6 +57,8 @@ struct tw_batch {
     tw_batch_stats stats;
     struct timespec phase_start;
     int oom;
+    int careful; /* look up every event id before applying */
+    int read_kind[8], nread;
     tw_pgpipe *pipe;
     tw_batch_done_fn done;
     void *done_arg;

@@ -45,7 +45,7 @@ static void launch(tw_projector *pr)
     pr->open = t;
     pr->open_due = 0;
     ev_timer_stop(pr->loop, &pr->batch_timer);
-    tw_batch_run(pr->flight, &pr->pipe, pr->stored, on_batch_done, pr);
+    tw_batch_run(pr->flight, &pr->pipe, pr->stored, pr->careful_batches > 0, on_batch_done, pr);
 }
 
 void tw_projector_kick(tw_projector *pr)
@@ -63,6 +63,16 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     int n;
     const tw_batch_part *parts = tw_batch_parts(b, &n);
 
+    if (!ok && !strcmp(pr->pipe.sqlstate, TW_SQLSTATE_SEEN)) {
+        /* A re-delivery: some events are logged already. Not a failure of
+         * anything; the next batches look ids up until they find none. */
+        tw_info("batch of %zu events: %s", tw_batch_count(b), err);
+        pr->careful_batches = 10;
+        tw_batch_clear(b);
+        pr->retry_delay = 0;
+        tw_projector_failed(pr, NULL);
+        return;
+    }
     if (!ok) {
         char why[700];
         snprintf(why, sizeof why, "batch of %zu events not committed: %s", tw_batch_count(b), err);
@@ -71,6 +81,8 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         return;
     }
     tw_batch_stats s = tw_batch_stats_get(b);
+    if (pr->careful_batches > 0)
+        pr->careful_batches = s.duplicates > 0 ? 10 : pr->careful_batches - 1;
     for (int i = 0; i < n; i++)
         pr->stored[parts[i].partition] = parts[i].next;
     pr->batches++;
@@ -152,7 +164,8 @@ void tw_projector_failed(tw_projector *pr, const char *why)
         PQfinish(pr->pg);
         pr->pg = NULL;
     }
-    tw_error("%s; seeking back to the stored offsets in %.1fs", why, pr->retry_delay);
+    if (why) /* NULL: an expected retry, already logged */
+        tw_error("%s; seeking back to the stored offsets in %.1fs", why, pr->retry_delay);
     if (pr->stopping) {
         ev_break(pr->loop, EVBREAK_ALL);
         return;

@@ -34,7 +34,8 @@ typedef struct tw_projector {
     int open_due; /* the open batch's time is up */
     int resync;   /* partitions must seek back to the stored offsets */
     int stopping;
-    int in_rebalance; /* inside the rebalance callback */
+    int careful_batches; /* batches left to run with event-id lookups */
+    int in_rebalance;    /* inside the rebalance callback */
     double retry_delay;
     long long batches, events, accepted, dead, duplicates;
     char err[600];

@@ -182,13 +182,17 @@ void tw_write_free(tw_batch *b)
         tw_pgarr_free(&b->wa[i]);
 }
 
+/* Event ids were not looked up (see tw_batch_run): an id already in the log
+ * fails the whole batch with TW001 rather than being inserted twice. */
 static const char *SQL_LOG =
-    "INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset, event_type,"
-    " agency_code, locality_code, pledge_id, occurred_at, recorded_at, source_system, source_ref,"
-    " payload) SELECT unnest($2::uuid[]), $1, unnest($3::int4[]), unnest($4::int8[]),"
+    "WITH i AS (INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset,"
+    " event_type, agency_code, locality_code, pledge_id, occurred_at, recorded_at, source_system,"
+    " source_ref, payload) SELECT unnest($2::uuid[]), $1, unnest($3::int4[]), unnest($4::int8[]),"
     " unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),"
     " unnest($9::timestamptz[]), unnest($10::timestamptz[]), unnest($11::text[]),"
-    " unnest($12::text[]), unnest($13::bytea[])";
+    " unnest($12::text[]), unnest($13::bytea[])"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING 1)"
+    " SELECT ingest.expect_new_events(count(*), $14::bigint) FROM i";
 
 static const char *SQL_DEAD =
     "INSERT INTO ingest.dead_letter (topic, kafka_partition, kafka_offset, kafka_key, event_id,"
@@ -418,13 +422,16 @@ static int queue(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, 
 }
 
 /* As queue(), with the row count as one more parameter for expect_rows. */
-static int queue_counted(tw_batch *b, tw_pgpipe *pipe, const char *sql, int first, int last)
+static int queue_counted(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, int first,
+                         int last)
 {
     tw_pgparams p;
     char n[24];
     if (b->wa[first].n == 0)
         return 0;
     tw_pgparams_clear(&p);
+    if (with_topic)
+        tw_pgparams_text(&p, b->topic);
     for (int i = first; i <= last; i++)
         if (tw_pgparams_array(&p, &b->wa[i]) < 0)
             return -1;
@@ -439,10 +446,10 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
         tw_pgarr_reset(&b->wa[i]);
     fill_log_and_dead(b);
     fill_state(b);
-    if (queue(b, pipe, SQL_LOG, 1, L_ID, L_PAYLOAD) < 0 ||
+    if (queue_counted(b, pipe, SQL_LOG, 1, L_ID, L_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_DEAD, 1, D_PART, D_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_TWINNING, 0, T_AGENCY, T_LAST) < 0 ||
-        queue_counted(b, pipe, SQL_PLEDGE, P_AGENCY, P_REVISIONS) < 0 ||
+        queue_counted(b, pipe, SQL_PLEDGE, 0, P_AGENCY, P_REVISIONS) < 0 ||
         queue(b, pipe, SQL_UNPARK, 0, K_DELETE, K_DELETE) < 0 ||
         queue(b, pipe, SQL_PARK, 0, K_ID, K_OFF) < 0 ||
         queue(b, pipe, SQL_SOURCE, 0, S_SOURCE, S_EVENTS) < 0 ||
