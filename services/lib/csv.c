@@ -6,6 +6,8 @@
 
 struct tw_csv {
     FILE *f;
+    unsigned char pending[4]; /* bytes read ahead, returned first */
+    int npending;
     int line, start_line, first;
     char *buf;
     size_t len, cap;
@@ -38,6 +40,39 @@ void tw_csv_close(tw_csv *c)
 int tw_csv_line(const tw_csv *c)
 {
     return c->start_line;
+}
+
+static int next_byte(tw_csv *c)
+{
+    if (c->npending > 0) {
+        int ch = c->pending[0];
+        memmove(c->pending, c->pending + 1, (size_t)--c->npending);
+        return ch;
+    }
+    return getc(c->f);
+}
+
+static void push_back(tw_csv *c, int ch)
+{
+    if (ch == EOF)
+        return;
+    memmove(c->pending + 1, c->pending, (size_t)c->npending++);
+    c->pending[0] = (unsigned char)ch;
+}
+
+/* Skips the rest of a bad record (to a newline outside quotes). */
+static void skip_record(tw_csv *c, int quoted)
+{
+    int ch;
+    while ((ch = next_byte(c)) != EOF) {
+        if (ch == '"')
+            quoted = !quoted;
+        else if (ch == '\n') {
+            c->line++;
+            if (!quoted)
+                return;
+        }
+    }
 }
 
 static int put(tw_csv *c, char ch)
@@ -82,20 +117,16 @@ int tw_csv_next(tw_csv *c, char ***fields, char *err, size_t errlen)
     c->nf = 0;
     c->start_line = c->line;
     if (c->first) {
+        int b[3];
         c->first = 0;
-        int b1 = getc(c->f);
-        if (b1 == 0xEF) {
-            int b2 = getc(c->f), b3 = getc(c->f);
-            if (b2 != 0xBB || b3 != 0xBF) {
-                snprintf(err, errlen, "starts with bytes that are not UTF-8");
-                return -1;
-            }
-        } else if (b1 != EOF) {
-            ungetc(b1, c->f);
-        }
+        for (int i = 0; i < 3; i++)
+            b[i] = getc(c->f);
+        if (!(b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF)) /* not a BOM: keep the bytes */
+            for (int i = 2; i >= 0; i--)
+                push_back(c, b[i]);
     }
     for (;;) {
-        ch = getc(c->f);
+        ch = next_byte(c);
         if (ch == EOF) {
             if (quoted) {
                 snprintf(err, errlen, "a quoted field is not closed before the end of the file");
@@ -106,16 +137,20 @@ int tw_csv_next(tw_csv *c, char ***fields, char *err, size_t errlen)
             break;
         }
         any = 1;
+        if (ch == '\0') {
+            snprintf(err, errlen, "a NUL byte in the record (is the file UTF-16 or binary?)");
+            skip_record(c, quoted);
+            return -1;
+        }
         if (quoted) {
             if (ch == '"') {
-                int next = getc(c->f);
+                int next = next_byte(c);
                 if (next == '"') {
                     if (put(c, '"') < 0)
                         goto oom;
                     continue;
                 }
-                if (next != EOF)
-                    ungetc(next, c->f);
+                push_back(c, next);
                 quoted = 0;
                 after_quote = 1;
                 continue;
@@ -133,9 +168,9 @@ int tw_csv_next(tw_csv *c, char ***fields, char *err, size_t errlen)
             continue;
         }
         if (ch == '\r') {
-            int next = getc(c->f);
-            if (next != '\n' && next != EOF)
-                ungetc(next, c->f);
+            int next = next_byte(c);
+            if (next != '\n')
+                push_back(c, next);
             ch = '\n';
         }
         if (ch == '\n') {
@@ -143,15 +178,19 @@ int tw_csv_next(tw_csv *c, char ***fields, char *err, size_t errlen)
             break;
         }
         if (after_quote) {
-            snprintf(err, errlen, "text after a closing quote");
-            while (ch != '\n' && ch != EOF)
-                ch = getc(c->f);
-            c->line++;
+            snprintf(err, errlen,
+                     "text after a closing quote (a quote inside a field is written \"\")");
+            skip_record(c, 0);
             return -1;
         }
-        if (ch == '"' && (c->nf == 0 ? c->len == 0 : c->len == c->offs[c->nf - 1])) {
-            quoted = 1;
-            continue;
+        if (ch == '"') {
+            if (c->nf == 0 ? c->len == 0 : c->len == c->offs[c->nf - 1]) {
+                quoted = 1;
+                continue;
+            }
+            snprintf(err, errlen, "a quote inside an unquoted field (quote the whole field)");
+            skip_record(c, 0); /* the quote was not an opening one: resume at the line's end */
+            return -1;
         }
         if (put(c, (char)ch) < 0)
             goto oom;

@@ -108,8 +108,9 @@ static void test_print_masks_secrets(void **s)
 static void test_csv_records(void **s)
 {
     (void)s;
-    char text[] = "\xEF\xBB\xBF"
-                  "code,name\r\n1,\"Đắc Tôi, Nam Giang\"\r\n2,\"say \"\"hi\"\"\nthere\"\n3,x\"y\n";
+    char text[] =
+        "\xEF\xBB\xBF"
+        "code,name\r\n1,\"Đắc Tôi, Nam Giang\"\r\n2,\"say \"\"hi\"\"\nthere\"\n3,x\"y\n4,ok\n";
     char err[128], **f;
     FILE *in = fmemopen(text, strlen(text), "r");
     tw_csv *c = tw_csv_open(in);
@@ -120,10 +121,28 @@ static void test_csv_records(void **s)
     assert_int_equal(tw_csv_line(c), 2);
     assert_int_equal(tw_csv_next(c, &f, err, sizeof err), 2);
     assert_string_equal(f[1], "say \"hi\"\nthere");
-    assert_int_equal(tw_csv_next(c, &f, err, sizeof err), 2);
-    assert_int_equal(tw_csv_line(c), 5);
-    assert_string_equal(f[1], "x\"y");
+    assert_int_equal(tw_csv_next(c, &f, err, sizeof err), -1); /* x"y: a stray quote */
+    assert_non_null(strstr(err, "quote inside an unquoted field"));
+    assert_int_equal(tw_csv_next(c, &f, err, sizeof err), 2); /* the reader goes on */
+    assert_int_equal(tw_csv_line(c), 6);
+    assert_string_equal(f[1], "ok");
     assert_int_equal(tw_csv_next(c, &f, err, sizeof err), 0);
+    tw_csv_close(c);
+    fclose(in);
+    char nul[] = "a,b\0c\nd,e\n";
+    in = fmemopen(nul, sizeof nul - 1, "r");
+    c = tw_csv_open(in);
+    assert_int_equal(tw_csv_next(c, &f, err, sizeof err), -1);
+    assert_non_null(strstr(err, "NUL byte"));
+    assert_int_equal(tw_csv_next(c, &f, err, sizeof err), 2);
+    assert_string_equal(f[0], "d");
+    tw_csv_close(c);
+    fclose(in);
+    char notbom[] = "\xEF\xBC\xA1,x\n"; /* U+FF21, a fullwidth A: not a BOM */
+    in = fmemopen(notbom, strlen(notbom), "r");
+    c = tw_csv_open(in);
+    assert_int_equal(tw_csv_next(c, &f, err, sizeof err), 2);
+    assert_string_equal(f[0], "\xEF\xBC\xA1");
     tw_csv_close(c);
     fclose(in);
     char bad[] = "a,\"unterminated\n";

@@ -629,7 +629,8 @@ static void test_csv_bad_rows(void **state)
                     "is \"visit\"");
     expect_error(r, "feed.csv:6: supportPledged.amountVnd: expected an integer, got \"12k\"");
     expect_error(r, "feed.csv:7: unknown type \"supportPledge\"");
-    expect_error(r, "feed.csv:8: text after a closing quote");
+    expect_error(r,
+                 "feed.csv:8: text after a closing quote (a quote inside a field is written \"\")");
     expect_next(r, 9, &ev);
     assert_string_equal(ev->support_pledged->pledge_id, "P-2");
     assert_true(ev->support_pledged->amount_vnd == 200);
