@@ -23,8 +23,8 @@
 typedef struct {
     char agency[32], locality[24];
     int signed_;
+    long pledges[16]; /* event indices of this pair's latest pledges (their ids) */
     int npledges;
-    int pledge_cap;
 } pair;
 
 static uint64_t rng_state;
@@ -155,7 +155,9 @@ int main(int argc, char **argv)
     int64_t base_ms = 1633021200000LL; /* 2021-10-01 */
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long i = start; i < start + events; i++) {
+    /* Events before --start are generated but not sent, so a later run
+     * continues the same story (same twinnings signed, same pledges). */
+    for (long i = 0; i < start + events; i++) {
         pair *p = &pairs[rnd() % (uint64_t)npairs];
         Twinwatch__V1__Event ev = TWINWATCH__V1__EVENT__INIT;
         Twinwatch__V1__TwinningSigned ts = TWINWATCH__V1__TWINNING_SIGNED__INIT;
@@ -184,7 +186,9 @@ int main(int argc, char **argv)
             ts.start_date = "2021-10-01";
             ev.twinning_signed = &ts;
         } else if (roll < 15) {
-            snprintf(pid, sizeof pid, "P-%s-%d", p->locality, p->npledges++);
+            /* pledge ids carry the event index, so runs with --start never reuse one */
+            snprintf(pid, sizeof pid, "P-%s-%ld", p->locality, i);
+            p->pledges[p->npledges++ % 16] = i;
             ev.body_case = EVB(SUPPORT_PLEDGED);
             sp.pledge_id = pid;
             sp.category = (int)(rnd() % 10) + 1;
@@ -196,8 +200,8 @@ int main(int argc, char **argv)
         } else if (roll < 55) {
             ev.body_case = EVB(SUPPORT_DELIVERED);
             if (p->npledges > 0) {
-                snprintf(pid, sizeof pid, "P-%s-%d", p->locality,
-                         (int)(rnd() % (uint64_t)p->npledges));
+                int n = p->npledges < 16 ? p->npledges : 16;
+                snprintf(pid, sizeof pid, "P-%s-%ld", p->locality, p->pledges[rnd() % (uint64_t)n]);
                 sd.pledge_id = pid;
             }
             sd.category = (int)(rnd() % 10) + 1;
@@ -226,6 +230,8 @@ int main(int argc, char **argv)
             ev.recorded_at_ms = tw_now_ms();
             ev.occurred_at_ms = ev.recorded_at_ms - 1000;
         }
+        if (i < start)
+            continue;
         size_t len;
         uint8_t *buf = tw_codec_pack(&ev, &len);
         char key[64];
