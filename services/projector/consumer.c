@@ -193,7 +193,8 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     /* A short session lets a restarted projector get its partitions back in
      * seconds rather than the 45 s librdkafka defaults to; batches commit in
      * milliseconds, so 10 s of silence really means the process is gone.
-     * Prefetch is bounded by size (16 MB) so memory stays flat however deep
+     * Prefetch is bounded by size (16 MB queued, 8 MB a fetch response) so
+     * memory stays flat however deep
      * the backlog (a lower queued.min.messages than librdkafka's 100,000
      * starves the batches: 20,000 halved backlog throughput); a fetch waits
      * at most 50 ms
@@ -205,6 +206,8 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
                                            "1000",
                                            "queued.max.messages.kbytes",
                                            "16384",
+                                           "fetch.max.bytes",
+                                           "8388608",
                                            "fetch.wait.max.ms",
                                            "50",
                                            NULL};
