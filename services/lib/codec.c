@@ -37,10 +37,7 @@ const char *tw_reason_name(tw_reason r)
     return (unsigned)r < TW_R__COUNT ? reason_names[r] : "unknown";
 }
 
-static int reject(tw_reject *rej, tw_reason r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(tw_reject *rej, tw_reason r, const char *fmt, ...)
+int tw_reject_set(tw_reject *rej, tw_reason r, const char *fmt, ...)
 {
     va_list ap;
     rej->reason = r;
@@ -54,7 +51,7 @@ tw_event *tw_codec_decode(const void *buf, size_t len, tw_reject *rej)
 {
     tw_event *ev = twinwatch__v1__event__unpack(NULL, len, buf);
     if (!ev)
-        reject(rej, TW_R_UNDECODABLE, "%zu bytes are not a twinwatch.v1.Event", len);
+        tw_reject_set(rej, TW_R_UNDECODABLE, "%zu bytes are not a twinwatch.v1.Event", len);
     return ev;
 }
 
@@ -116,15 +113,16 @@ static int check_enum(const ProtobufCEnumDescriptor *d, int value, const char *f
 {
     if (protobuf_c_enum_descriptor_get_value(d, value))
         return 0;
-    return reject(rej, TW_R_BAD_FIELD, "%s: enum value %d is not in the contract", field, value);
+    return tw_reject_set(rej, TW_R_BAD_FIELD, "%s: enum value %d is not in the contract", field,
+                         value);
 }
 
 static int check_amount(int64_t v, const char *field, tw_reject *rej)
 {
     if (v < 0)
-        return reject(rej, TW_R_BAD_AMOUNT, "%s is negative (%lld)", field, (long long)v);
+        return tw_reject_set(rej, TW_R_BAD_AMOUNT, "%s is negative (%lld)", field, (long long)v);
     if (v > TW_MAX_VND)
-        return reject(rej, TW_R_BAD_AMOUNT, "%s = %lld is above 10^15", field, (long long)v);
+        return tw_reject_set(rej, TW_R_BAD_AMOUNT, "%s = %lld is above 10^15", field, (long long)v);
     return 0;
 }
 
@@ -133,17 +131,18 @@ static int check_date(const char *s, const char *field, int required, int32_t *d
     *days = TW_DATE_NONE;
     if (!*s) {
         if (required)
-            return reject(rej, TW_R_MISSING_FIELD, "%s is empty", field);
+            return tw_reject_set(rej, TW_R_MISSING_FIELD, "%s is empty", field);
         return 0;
     }
     if (tw_date_parse(s, days) < 0)
-        return reject(rej, TW_R_BAD_FIELD, "%s \"%.40s\" is not a date YYYY-MM-DD", field, s);
+        return tw_reject_set(rej, TW_R_BAD_FIELD, "%s \"%.40s\" is not a date YYYY-MM-DD", field,
+                             s);
     return 0;
 }
 
 static int need_pledge_id(const char *id, tw_reject *rej)
 {
-    return *id ? 0 : reject(rej, TW_R_MISSING_FIELD, "pledge_id is empty");
+    return *id ? 0 : tw_reject_set(rej, TW_R_MISSING_FIELD, "pledge_id is empty");
 }
 
 static int check_body(const tw_event *ev, tw_reject *rej)
@@ -157,8 +156,8 @@ static int check_body(const tw_event *ev, tw_reject *rej)
             check_date(b->end_date, "end_date", 0, &d2, rej) < 0)
             return -1;
         if (d1 != TW_DATE_NONE && d2 != TW_DATE_NONE && d2 < d1)
-            return reject(rej, TW_R_BAD_FIELD, "end_date %s is before start_date %s", b->end_date,
-                          b->start_date);
+            return tw_reject_set(rej, TW_R_BAD_FIELD, "end_date %s is before start_date %s",
+                                 b->end_date, b->start_date);
         return 0;
     }
     case EV(VISIT):
@@ -178,9 +177,9 @@ static int check_body(const tw_event *ev, tw_reject *rej)
         if (d1 != TW_DATE_NONE && d1 < d2) {
             char pd[11];
             tw_date_format(d2, pd);
-            return reject(rej, TW_R_DUE_BEFORE_PLEDGE,
-                          "pledge %s: due date %s is before the pledge date %s", b->pledge_id,
-                          b->due_date, pd);
+            return tw_reject_set(rej, TW_R_DUE_BEFORE_PLEDGE,
+                                 "pledge %s: due date %s is before the pledge date %s",
+                                 b->pledge_id, b->due_date, pd);
         }
         return 0;
     }
@@ -210,9 +209,9 @@ static int check_body(const tw_event *ev, tw_reject *rej)
     case EV(FEED_HEARTBEAT):
         return 0;
     default:
-        return reject(rej, TW_R_UNKNOWN_BODY,
-                      "no known body (field %d): a newer contract, or none set",
-                      (int)ev->body_case);
+        return tw_reject_set(rej, TW_R_UNKNOWN_BODY,
+                             "no known body (field %d): a newer contract, or none set",
+                             (int)ev->body_case);
     }
 }
 
@@ -220,26 +219,26 @@ int tw_codec_check(const tw_event *ev, int64_t now_ms, uint8_t event_id[16], tw_
 {
     if (ev->body_case == TWINWATCH__V1__EVENT__BODY__NOT_SET) {
         if (ev->base.n_unknown_fields > 0)
-            return reject(rej, TW_R_UNKNOWN_BODY, "body is field %u, unknown to contract v1",
-                          ev->base.unknown_fields[0].tag);
-        return reject(rej, TW_R_UNKNOWN_BODY, "no body set");
+            return tw_reject_set(rej, TW_R_UNKNOWN_BODY, "body is field %u, unknown to contract v1",
+                                 ev->base.unknown_fields[0].tag);
+        return tw_reject_set(rej, TW_R_UNKNOWN_BODY, "no body set");
     }
     if (!*ev->event_id)
-        return reject(rej, TW_R_MISSING_FIELD, "event_id is empty");
+        return tw_reject_set(rej, TW_R_MISSING_FIELD, "event_id is empty");
     if (tw_uuid_parse(ev->event_id, event_id) < 0)
-        return reject(rej, TW_R_BAD_FIELD, "event_id \"%.40s\" is not a UUID", ev->event_id);
+        return tw_reject_set(rej, TW_R_BAD_FIELD, "event_id \"%.40s\" is not a UUID", ev->event_id);
     if (!*ev->agency_code)
-        return reject(rej, TW_R_MISSING_FIELD, "agency_code is empty");
+        return tw_reject_set(rej, TW_R_MISSING_FIELD, "agency_code is empty");
     if (!*ev->locality_code)
-        return reject(rej, TW_R_MISSING_FIELD, "locality_code is empty");
+        return tw_reject_set(rej, TW_R_MISSING_FIELD, "locality_code is empty");
     if (ev->occurred_at_ms == 0)
-        return reject(rej, TW_R_MISSING_FIELD, "occurred_at_ms is 0");
+        return tw_reject_set(rej, TW_R_MISSING_FIELD, "occurred_at_ms is 0");
     if (ev->occurred_at_ms < TW_MIN_OCCURRED_MS)
-        return reject(rej, TW_R_BAD_FIELD, "occurred_at_ms %lld is before 2000-01-01",
-                      (long long)ev->occurred_at_ms);
+        return tw_reject_set(rej, TW_R_BAD_FIELD, "occurred_at_ms %lld is before 2000-01-01",
+                             (long long)ev->occurred_at_ms);
     if (ev->occurred_at_ms > now_ms + 86400000LL)
-        return reject(rej, TW_R_FUTURE_EVENT,
-                      "occurred_at_ms %lld is more than a day in the future",
-                      (long long)ev->occurred_at_ms);
+        return tw_reject_set(rej, TW_R_FUTURE_EVENT,
+                             "occurred_at_ms %lld is more than a day in the future",
+                             (long long)ev->occurred_at_ms);
     return check_body(ev, rej);
 }

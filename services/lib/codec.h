@@ -36,6 +36,11 @@ typedef struct tw_reject {
 #define TW_MAX_VND         1000000000000000LL /* 10^15 */
 #define TW_MIN_OCCURRED_MS 946684800000LL     /* 2000-01-01T00:00:00Z: no twinning event is older */
 
+/* Fills rej with reason r and a formatted message; returns -1 so a check
+ * can "return tw_reject_set(...)". */
+int tw_reject_set(tw_reject *rej, tw_reason r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The reason's stable name ("unknown_pledge"), as stored in dead letters. */
 const char *tw_reason_name(tw_reason r);
 

@@ -38,20 +38,6 @@ struct tw_feed_reader {
     size_t ncols, type_col;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- Events ---------------------------------------------------------------- */
 
 /* Applies the eventId rule to m, a just-mapped Event it takes: a missing or
@@ -66,12 +52,12 @@ static tw_event *with_event_id(ProtobufCMessage *m, char *err, size_t errlen)
         return ev;
     if (ev->source_system == NULL || ev->source_system[0] == '\0' || ev->source_ref == NULL ||
         ev->source_ref[0] == '\0') {
-        set_err(err, errlen, "no eventId and no sourceSystem+sourceRef to derive it from");
+        snprintf(err, errlen, "no eventId and no sourceSystem+sourceRef to derive it from");
         goto fail;
     }
     tw_uuid_event_id(ev->source_system, ev->source_ref, id);
     if ((copy = strdup(id)) == NULL) {
-        set_err(err, errlen, "out of memory");
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     if (ev->event_id != NULL && ev->event_id != protobuf_c_empty_string)
@@ -136,7 +122,7 @@ static int input_end(tw_feed_reader *r, char *reason, size_t rlen)
     r->done = true;
     r->rec_line = r->line;
     if (ferror(r->f)) {
-        set_err(reason, rlen, "read failed: %s", strerror(errno));
+        snprintf(reason, rlen, "read failed: %s", strerror(errno));
         return -1;
     }
     return 0;
@@ -179,7 +165,7 @@ static int csv_record(tw_feed_reader *r, char *reason, size_t rlen)
     } while (n == 1 && fields[0][0] == '\0'); /* a blank line is one empty cell */
     if (n <= 0 && ferror(r->f)) {
         r->done = true;
-        set_err(reason, rlen, "read failed: %s", strerror(errno));
+        snprintf(reason, rlen, "read failed: %s", strerror(errno));
         return -1;
     }
     if (n == 0) {
@@ -228,7 +214,7 @@ static int csv_header(tw_feed_reader *r, char *reason, size_t rlen)
     bool have_type = false;
 
     if (rc == 0)
-        set_err(reason, rlen, "empty file: expected a header line");
+        snprintf(reason, rlen, "empty file: expected a header line");
     if (rc <= 0)
         return -1;
     r->ncols = r->ncells;
@@ -243,12 +229,12 @@ static int csv_header(tw_feed_reader *r, char *reason, size_t rlen)
             goto oom;
         if (name[0] == '\0' || strstr(name, "..") != NULL || name[strlen(name) - 1] == '.' ||
             seglen == 0) {
-            set_err(reason, rlen, "column %zu: bad column name \"%s\"", i + 1, name);
+            snprintf(reason, rlen, "column %zu: bad column name \"%s\"", i + 1, name);
             return -1;
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(r->cols[j], name) == 0) {
-                set_err(reason, rlen, "column \"%s\" appears twice", name);
+                snprintf(reason, rlen, "column \"%s\" appears twice", name);
                 return -1;
             }
         }
@@ -264,13 +250,13 @@ static int csv_header(tw_feed_reader *r, char *reason, size_t rlen)
         free(first);
     }
     if (!have_type) {
-        set_err(reason, rlen, "no \"type\" column naming each row's body");
+        snprintf(reason, rlen, "no \"type\" column naming each row's body");
         return -1;
     }
     return 0;
 
 oom:
-    set_err(reason, rlen, "out of memory");
+    snprintf(reason, rlen, "out of memory");
     return -1;
 }
 
@@ -288,7 +274,7 @@ static json_t *csv_row_object(tw_feed_reader *r, char *reason, size_t rlen)
         body = tw_pbjson_find_field(&twinwatch__v1__event__descriptor, type);
         if (body == NULL || !(body->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
             body->type != PROTOBUF_C_TYPE_MESSAGE) {
-            set_err(reason, rlen, "unknown type \"%s\"", type);
+            snprintf(reason, rlen, "unknown type \"%s\"", type);
             goto fail;
         }
         /* present even with no cells: an empty body is still the body */
@@ -301,24 +287,24 @@ static json_t *csv_row_object(tw_feed_reader *r, char *reason, size_t rlen)
         if (i == r->type_col || text[0] == '\0')
             continue;
         if (top != NULL && (top->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && top != body) {
-            set_err(reason, rlen, "column \"%s\" is set but the row's type is \"%s\"", col, type);
+            snprintf(reason, rlen, "column \"%s\" is set but the row's type is \"%s\"", col, type);
             goto fail;
         }
         json_t *value = json_string(text);
         if (value == NULL) {
-            set_err(reason, rlen, "column \"%s\": not valid UTF-8", col);
+            snprintf(reason, rlen, "column \"%s\": not valid UTF-8", col);
             goto fail;
         }
         bool in_body = top != NULL && top == body && dot != NULL;
         if (put_path(in_body ? body_obj : obj, in_body ? dot + 1 : col, value) < 0) {
-            set_err(reason, rlen, "column \"%s\" clashes with another column", col);
+            snprintf(reason, rlen, "column \"%s\" clashes with another column", col);
             goto fail;
         }
     }
     return obj;
 
 oom:
-    set_err(reason, rlen, "out of memory");
+    snprintf(reason, rlen, "out of memory");
 fail:
     json_decref(obj);
     return NULL;
@@ -332,7 +318,7 @@ static int csv_next(tw_feed_reader *r, tw_event **ev, char *reason, size_t rlen)
     if (rc <= 0)
         return rc;
     if (r->ncells != r->ncols) {
-        set_err(reason, rlen, "row has %zu cells but the header has %zu", r->ncells, r->ncols);
+        snprintf(reason, rlen, "row has %zu cells but the header has %zu", r->ncells, r->ncols);
         return -1;
     }
     if ((obj = csv_row_object(r, reason, rlen)) == NULL)
@@ -351,22 +337,22 @@ tw_feed_reader *tw_feed_open(FILE *f, const char *path, tw_feed_format fmt, char
     char reason[REASON_MAX];
 
     if (f == NULL) {
-        set_err(err, errlen, "%s: no stream to read", path ? path : "feed");
+        snprintf(err, errlen, "%s: no stream to read", path ? path : "feed");
         goto fail;
     }
     if ((r = calloc(1, sizeof *r)) == NULL || (r->path = strdup(path ? path : "-")) == NULL) {
-        set_err(err, errlen, "%s: out of memory", path ? path : "feed");
+        snprintf(err, errlen, "%s: out of memory", path ? path : "feed");
         goto fail;
     }
     r->f = f;
     r->fmt = fmt;
     if (fmt == TW_FEED_CSV) {
         if ((r->csv = tw_csv_open(f)) == NULL) {
-            set_err(err, errlen, "%s: out of memory", r->path);
+            snprintf(err, errlen, "%s: out of memory", r->path);
             goto fail;
         }
         if (csv_header(r, reason, sizeof reason) < 0) {
-            set_err(err, errlen, "%s:%d: %s", r->path, r->rec_line > 0 ? r->rec_line : 1, reason);
+            snprintf(err, errlen, "%s:%d: %s", r->path, r->rec_line > 0 ? r->rec_line : 1, reason);
             goto fail;
         }
     }
@@ -390,7 +376,7 @@ int tw_feed_next(tw_feed_reader *r, tw_event **ev, char *err, size_t errlen)
     else
         rc = jsonl_next(r, ev, reason, sizeof reason);
     if (rc < 0)
-        set_err(err, errlen, "%s:%d: %s", r->path, r->rec_line, reason);
+        snprintf(err, errlen, "%s:%d: %s", r->path, r->rec_line, reason);
     return rc;
 }
 

@@ -305,19 +305,6 @@ tw_parked *tw_state_next_parked(tw_state *st, size_t *pos, tw_parked *prev)
     return tw_map_next(st->parked, pos, NULL);
 }
 
-static int reject(tw_reject *rej, tw_reason r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(tw_reject *rej, tw_reason r, const char *fmt, ...)
-{
-    va_list ap;
-    rej->reason = r;
-    va_start(ap, fmt);
-    vsnprintf(rej->msg, sizeof rej->msg, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int substantive_category(int c)
 {
     return c == CAT(ECONOMIC_MODEL) || c == CAT(MODEL_REPLICATION) || c == CAT(CADRE_TRAINING) ||
@@ -408,8 +395,9 @@ static int apply_pledged(tw_state *st, const tw_event *ev, tw_twinning *t, tw_pl
     char key[512];
 
     if (p)
-        return reject(rej, TW_R_DUPLICATE_PLEDGE, "pledge %s of %s already exists (locality %s)",
-                      b->pledge_id, ev->agency_code, p->locality_code);
+        return tw_reject_set(rej, TW_R_DUPLICATE_PLEDGE,
+                             "pledge %s of %s already exists (locality %s)", b->pledge_id,
+                             ev->agency_code, p->locality_code);
     if (!(p = tw_state_load_pledge(st, ev->agency_code, b->pledge_id, ev->locality_code)))
         return -2;
     free(p->in_kind);
@@ -448,9 +436,9 @@ static int apply_revised(const tw_event *ev, tw_pledge *p, tw_reject *rej)
         due < tw_date_of_ms(p->pledged_at)) {
         char pd[11];
         tw_date_format(tw_date_of_ms(p->pledged_at), pd);
-        return reject(rej, TW_R_DUE_BEFORE_PLEDGE,
-                      "pledge %s: new due date %s is before the pledge date %s", p->pledge_id,
-                      b->new_due_date, pd);
+        return tw_reject_set(rej, TW_R_DUE_BEFORE_PLEDGE,
+                             "pledge %s: new due date %s is before the pledge date %s",
+                             p->pledge_id, b->new_due_date, pd);
     }
     if (due != TW_DATE_NONE)
         p->due_date = due;
@@ -474,11 +462,11 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
     int rc = 0;
 
     if (!tw_map_get(st->agencies, ev->agency_code))
-        return reject(rej, TW_R_UNKNOWN_AGENCY, "agency %s is not in the reference data",
-                      ev->agency_code);
+        return tw_reject_set(rej, TW_R_UNKNOWN_AGENCY, "agency %s is not in the reference data",
+                             ev->agency_code);
     if (!tw_map_get(st->localities, ev->locality_code))
-        return reject(rej, TW_R_UNKNOWN_LOCALITY, "locality %s is not in the reference data",
-                      ev->locality_code);
+        return tw_reject_set(rej, TW_R_UNKNOWN_LOCALITY, "locality %s is not in the reference data",
+                             ev->locality_code);
     pair_key(key, sizeof key, ev->agency_code, ev->locality_code);
     t = tw_map_get(st->twinnings, key);
 
@@ -487,8 +475,9 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
     if (ev->body_case == EV(TWINNING_SIGNED)) {
         const Twinwatch__V1__TwinningSigned *b = ev->twinning_signed;
         if (t && t->status == TW_TWINNING_ACTIVE)
-            return reject(rej, TW_R_TWINNING_ALREADY_ACTIVE, "twinning %s|%s is already active",
-                          ev->agency_code, ev->locality_code);
+            return tw_reject_set(rej, TW_R_TWINNING_ALREADY_ACTIVE,
+                                 "twinning %s|%s is already active", ev->agency_code,
+                                 ev->locality_code);
         if (!t && !(t = tw_state_load_twinning(st, ev->agency_code, ev->locality_code)))
             return -2;
         char *prog = dup_or_empty(b->programme);
@@ -508,17 +497,17 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
         return touch_source(st, ev);
     }
     if (!t || t->status != TW_TWINNING_ACTIVE)
-        return reject(rej, TW_R_TWINNING_NOT_ACTIVE, "twinning %s|%s is %s", ev->agency_code,
-                      ev->locality_code, !t ? "not signed" : "ended");
+        return tw_reject_set(rej, TW_R_TWINNING_NOT_ACTIVE, "twinning %s|%s is %s", ev->agency_code,
+                             ev->locality_code, !t ? "not signed" : "ended");
 
     if (*pid) {
         pair_key(key, sizeof key, ev->agency_code, pid);
         p = tw_map_get(st->pledges, key);
         if (p && ev->body_case != EV(SUPPORT_PLEDGED) &&
             strcmp(p->locality_code, ev->locality_code) != 0)
-            return reject(rej, TW_R_PLEDGE_LOCALITY_MISMATCH,
-                          "pledge %s of %s belongs to locality %s, not %s", pid, ev->agency_code,
-                          p->locality_code, ev->locality_code);
+            return tw_reject_set(rej, TW_R_PLEDGE_LOCALITY_MISMATCH,
+                                 "pledge %s of %s belongs to locality %s, not %s", pid,
+                                 ev->agency_code, p->locality_code, ev->locality_code);
     }
 
     switch (ev->body_case) {
@@ -562,11 +551,11 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
     case EV(PLEDGE_REVISED):
     case EV(PLEDGE_CANCELLED):
         if (!p)
-            return reject(rej, TW_R_UNKNOWN_PLEDGE, "pledge %s of %s has not been seen", pid,
-                          ev->agency_code);
+            return tw_reject_set(rej, TW_R_UNKNOWN_PLEDGE, "pledge %s of %s has not been seen", pid,
+                                 ev->agency_code);
         if (p->status == TW_PLEDGE_CANCELLED)
-            return reject(rej, TW_R_PLEDGE_CANCELLED, "pledge %s of %s is cancelled", pid,
-                          ev->agency_code);
+            return tw_reject_set(rej, TW_R_PLEDGE_CANCELLED, "pledge %s of %s is cancelled", pid,
+                                 ev->agency_code);
         if (ev->body_case == EV(PLEDGE_REVISED)) {
             rc = apply_revised(ev, p, rej);
         } else {
@@ -576,7 +565,7 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
         }
         break;
     default:
-        return reject(rej, TW_R_UNKNOWN_BODY, "no known body");
+        return tw_reject_set(rej, TW_R_UNKNOWN_BODY, "no known body");
     }
     if (rc != 0)
         return rc;
