@@ -44,6 +44,39 @@ tw_state *tw_state_new(void)
     return st;
 }
 
+static void twinning_free(tw_twinning *t)
+{
+    free(t->agency_code);
+    free(t->locality_code);
+    free(t->programme);
+    free(t);
+}
+
+static void pledge_free(tw_pledge *p)
+{
+    free(p->agency_code);
+    free(p->pledge_id);
+    free(p->locality_code);
+    free(p->in_kind);
+    free(p->unit);
+    free(p);
+}
+
+static void parked_free(tw_parked *k)
+{
+    free(k->agency_code);
+    free(k->pledge_id);
+    free(k->locality_code);
+    free(k);
+}
+
+static void source_free(tw_source *s)
+{
+    free(s->source_system);
+    free(s->agency_code);
+    free(s);
+}
+
 static void free_parked(tw_state *st)
 {
     size_t pos = 0;
@@ -51,10 +84,7 @@ static void free_parked(tw_state *st)
     while ((k = tw_map_next(st->parked, &pos, NULL))) {
         while (k) {
             tw_parked *next = k->next;
-            free(k->agency_code);
-            free(k->pledge_id);
-            free(k->locality_code);
-            free(k);
+            parked_free(k);
             k = next;
         }
     }
@@ -65,11 +95,8 @@ static void free_sources(tw_state *st)
 {
     size_t pos = 0;
     tw_source *s;
-    while ((s = tw_map_next(st->sources, &pos, NULL))) {
-        free(s->source_system);
-        free(s->agency_code);
-        free(s);
-    }
+    while ((s = tw_map_next(st->sources, &pos, NULL)))
+        source_free(s);
     tw_map_clear(st->sources);
 }
 
@@ -79,21 +106,11 @@ static void free_values(tw_state *st)
     tw_twinning *t;
     tw_pledge *p;
 
-    while ((t = tw_map_next(st->twinnings, &pos, NULL))) {
-        free(t->agency_code);
-        free(t->locality_code);
-        free(t->programme);
-        free(t);
-    }
+    while ((t = tw_map_next(st->twinnings, &pos, NULL)))
+        twinning_free(t);
     pos = 0;
-    while ((p = tw_map_next(st->pledges, &pos, NULL))) {
-        free(p->agency_code);
-        free(p->pledge_id);
-        free(p->locality_code);
-        free(p->in_kind);
-        free(p->unit);
-        free(p);
-    }
+    while ((p = tw_map_next(st->pledges, &pos, NULL)))
+        pledge_free(p);
     free_parked(st);
     free_sources(st);
 }
@@ -202,10 +219,7 @@ tw_twinning *tw_state_load_twinning(tw_state *st, const char *agency, const char
     pair_key(key, sizeof key, agency, locality);
     if (!t->agency_code || !t->locality_code || !t->programme ||
         tw_map_put(st->twinnings, key, t) < 0) {
-        free(t->agency_code);
-        free(t->locality_code);
-        free(t->programme);
-        free(t);
+        twinning_free(t);
         return NULL;
     }
     return t;
@@ -227,12 +241,7 @@ tw_pledge *tw_state_load_pledge(tw_state *st, const char *agency, const char *pl
     pair_key(key, sizeof key, agency, pledge_id);
     if (!p->agency_code || !p->pledge_id || !p->locality_code || !p->in_kind || !p->unit ||
         tw_map_put(st->pledges, key, p) < 0) {
-        free(p->agency_code);
-        free(p->pledge_id);
-        free(p->locality_code);
-        free(p->in_kind);
-        free(p->unit);
-        free(p);
+        pledge_free(p);
         return NULL;
     }
     return p;
@@ -253,10 +262,7 @@ tw_parked *tw_state_load_parked(tw_state *st, const uint8_t event_id[16], const 
     head = tw_map_get(st->parked, key);
     if (!k->agency_code || !k->pledge_id || !k->locality_code ||
         (!head && tw_map_put(st->parked, key, k) < 0)) {
-        free(k->agency_code);
-        free(k->pledge_id);
-        free(k->locality_code);
-        free(k);
+        parked_free(k);
         return NULL;
     }
     if (head) {
@@ -275,9 +281,7 @@ tw_source *tw_state_load_source(tw_state *st, const char *source_system, const c
     s->source_system = strdup(source_system);
     s->agency_code = strdup(agency);
     if (!s->source_system || !s->agency_code || tw_map_put(st->sources, source_system, s) < 0) {
-        free(s->source_system);
-        free(s->agency_code);
-        free(s);
+        source_free(s);
         return NULL;
     }
     return s;
