@@ -348,7 +348,9 @@ static int step(tw_pgpipe *p, int *want_write)
             const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
             snprintf(p->err, sizeof p->err, "statement %d: %s", p->stmt,
                      tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+            const char *cons = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
             snprintf(p->sqlstate, sizeof p->sqlstate, "%s", state ? state : "");
+            snprintf(p->constraint, sizeof p->constraint, "%s", cons ? cons : "");
             p->failed = 1;
         }
         PQclear(r);
@@ -386,6 +388,7 @@ static int start(tw_pgpipe *p, tw_pgpipe_result_fn on_result, tw_pgpipe_done_fn 
     p->running = 1;
     p->lost = 0;
     p->sqlstate[0] = '\0';
+    p->constraint[0] = '\0';
     if (p->failed)
         return -1; /* a send failed; report it */
     p->err[0] = '\0';

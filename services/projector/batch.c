@@ -83,6 +83,11 @@ const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n)
     return b->parts;
 }
 
+int tw_batch_hit_logged_id(const tw_pgpipe *pipe)
+{
+    return !strcmp(pipe->sqlstate, "23505") && !strcmp(pipe->constraint, "event_log_pkey");
+}
+
 tw_batch_stats tw_batch_stats_get(const tw_batch *b)
 {
     return b->stats;

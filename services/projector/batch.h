@@ -42,15 +42,18 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
  * commit. stored[p] is partition p's stored next offset (-1 = none): the
  * compare-and-set expects it, and messages below it (already committed)
  * are skipped. Event ids are not looked up unless careful: the log insert
- * then fails the batch with TW_SQLSTATE_SEEN if any id was already logged,
- * and the caller runs it again, carefully. done(arg, b, ok, err) is called
- * once; on success the per-partition outcome is in tw_batch_parts. */
-#define TW_SQLSTATE_SEEN "TW001"
+ * then fails the batch with a unique violation if any id was already logged
+ * (tw_batch_hit_logged_id), and the caller runs it again, carefully.
+ * done(arg, b, ok, err) is called once; on success the per-partition
+ * outcome is in tw_batch_parts. */
 typedef void (*tw_batch_done_fn)(void *arg, tw_batch *b, int ok, const char *err);
 void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, int careful,
                   tw_batch_done_fn done, void *arg);
 
 const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
+
+/* After a failed run: did it fail because an event id was logged already? */
+int tw_batch_hit_logged_id(const tw_pgpipe *pipe);
 
 /* Totals of the last run, for logs and metrics. */
 typedef struct tw_batch_stats {

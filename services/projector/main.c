@@ -63,10 +63,12 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     int n;
     const tw_batch_part *parts = tw_batch_parts(b, &n);
 
-    if (!ok && !strcmp(pr->pipe.sqlstate, TW_SQLSTATE_SEEN)) {
+    if (!ok && tw_batch_hit_logged_id(&pr->pipe)) {
         /* A re-delivery: some events are logged already. Not a failure of
          * anything; the next batches look ids up until they find none. */
-        tw_info("batch of %zu events: %s", tw_batch_count(b), err);
+        tw_info("batch of %zu events: an event id is already in the log (%s); the batch is"
+                " redone with id checks",
+                tw_batch_count(b), err);
         pr->careful_batches = 10;
         tw_batch_clear(b);
         pr->retry_delay = 0;
