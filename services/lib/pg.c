@@ -233,34 +233,166 @@ PGconn *tw_pg_connect(const char *conninfo, char *err, size_t errlen)
     return c;
 }
 
-PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, const char *session_sql,
+/* A service's connection parameters: conninfo (a connection string or
+ * URI; its own settings stay unless named here), application_name, UTF-8,
+ * and the server options: TimeZone UTC and the service's own. */
+typedef struct {
+    const char *keys[5], *vals[5];
+    char options[512];
+} conn_params;
+
+static void params_of(conn_params *cp, const char *conninfo, const char *appname,
+                      const char *options)
+{
+    snprintf(cp->options, sizeof cp->options, "-c TimeZone=UTC%s%s", options ? " " : "",
+             options ? options : "");
+    const char *k[] = {"dbname", "application_name", "client_encoding", "options", NULL};
+    const char *v[] = {conninfo ? conninfo : "", appname, "UTF8", cp->options, NULL};
+    memcpy(cp->keys, k, sizeof k);
+    memcpy(cp->vals, v, sizeof v);
+}
+
+static int enter_pipeline(PGconn *c, char *err, size_t errlen)
+{
+    char line[400];
+    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
+        snprintf(err, errlen, "PostgreSQL pipeline mode: %s",
+                 tw_pg_errline(PQerrorMessage(c), line, sizeof line));
+        return -1;
+    }
+    return 0;
+}
+
+PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, const char *options,
                                char *err, size_t errlen)
 {
     char line[400];
-    PGconn *c = tw_pg_connect(conninfo, err, errlen);
-    if (!c)
-        return NULL;
-    PGresult *r = PQexecParams(c, "SELECT set_config('application_name', $1, false)", 1, NULL,
-                               &appname, NULL, NULL, 0);
-    PQclear(r);
-    if (session_sql) {
-        r = PQexec(c, session_sql);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            snprintf(err, errlen, "session settings: %s",
-                     tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
-            PQclear(r);
-            PQfinish(c);
-            return NULL;
-        }
-        PQclear(r);
-    }
-    if (PQsetnonblocking(c, 1) != 0 || PQenterPipelineMode(c) != 1) {
-        snprintf(err, errlen, "PostgreSQL pipeline mode: %s",
+    conn_params cp;
+    params_of(&cp, conninfo, appname, options);
+    PGconn *c = PQconnectdbParams(cp.keys, cp.vals, 1);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "connect to PostgreSQL: %s",
                  tw_pg_errline(PQerrorMessage(c), line, sizeof line));
         PQfinish(c);
         return NULL;
     }
+    if (enter_pipeline(c, err, errlen) < 0) {
+        PQfinish(c);
+        return NULL;
+    }
     return c;
+}
+
+/* ---- connecting on the loop ---- */
+
+static void connect_end(tw_pgconnect *a, const char *why)
+{
+    char err[512], line[400];
+    PGconn *c = a->conn;
+    ev_io_stop(a->loop, &a->io);
+    ev_timer_stop(a->loop, &a->timeout);
+    a->conn = NULL;
+    a->active = 0;
+    if (why) {
+        snprintf(err, sizeof err, "connect to PostgreSQL: %s",
+                 c && PQerrorMessage(c)[0] ? tw_pg_errline(PQerrorMessage(c), line, sizeof line)
+                                           : why);
+        PQfinish(c);
+        a->done(a->arg, NULL, err);
+        return;
+    }
+    if (enter_pipeline(c, err, sizeof err) < 0) {
+        PQfinish(c);
+        a->done(a->arg, NULL, err);
+        return;
+    }
+    a->done(a->arg, c, "");
+}
+
+/* Waits for the socket in the direction libpq asks (it may be a new socket
+ * after each step: several hosts, SSL negotiation). */
+static void connect_wait(tw_pgconnect *a, PostgresPollingStatusType st)
+{
+    int fd = PQsocket(a->conn);
+    if (fd < 0) {
+        connect_end(a, "no socket");
+        return;
+    }
+    ev_io_stop(a->loop, &a->io);
+    ev_io_set(&a->io, fd, st == PGRES_POLLING_WRITING ? EV_WRITE : EV_READ);
+    ev_io_start(a->loop, &a->io);
+}
+
+static void connect_step(tw_pgconnect *a)
+{
+    PostgresPollingStatusType st = PQconnectPoll(a->conn);
+    if (st == PGRES_POLLING_OK)
+        connect_end(a, NULL);
+    else if (st == PGRES_POLLING_FAILED)
+        connect_end(a, "failed");
+    else
+        connect_wait(a, st);
+}
+
+static void on_connect_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    connect_step(w->data);
+}
+
+static void on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tw_pgconnect *a = w->data;
+    (void)loop;
+    (void)revents;
+    if (PQstatus(a->conn) == CONNECTION_BAD) { /* refused at start: libpq says why */
+        connect_end(a, "failed");
+        return;
+    }
+    PQfinish(a->conn); /* libpq enforces connect_timeout only when it blocks */
+    a->conn = NULL;
+    connect_end(a, "timed out");
+}
+
+int tw_pgconnect_start(tw_pgconnect *a, struct ev_loop *loop, const char *conninfo,
+                       const char *appname, const char *options, double timeout_s,
+                       tw_pgconnect_fn done, void *arg)
+{
+    conn_params cp;
+    memset(a, 0, sizeof *a);
+    a->loop = loop;
+    a->done = done;
+    a->arg = arg;
+    ev_init(&a->io, on_connect_io);
+    a->io.data = a;
+    ev_timer_init(&a->timeout, on_connect_timeout, timeout_s, 0);
+    a->timeout.data = a;
+    params_of(&cp, conninfo, appname, options);
+    a->conn = PQconnectStartParams(cp.keys, cp.vals, 1);
+    if (!a->conn)
+        return -1;
+    a->active = 1;
+    if (PQstatus(a->conn) == CONNECTION_BAD) {
+        /* reported from the loop, like every other outcome */
+        ev_timer_set(&a->timeout, 0, 0);
+        ev_timer_start(loop, &a->timeout);
+        return 0;
+    }
+    ev_timer_start(loop, &a->timeout);
+    connect_wait(a, PGRES_POLLING_WRITING);
+    return 0;
+}
+
+void tw_pgconnect_cancel(tw_pgconnect *a)
+{
+    if (!a->active)
+        return;
+    ev_io_stop(a->loop, &a->io);
+    ev_timer_stop(a->loop, &a->timeout);
+    PQfinish(a->conn);
+    a->conn = NULL;
+    a->active = 0;
 }
 
 static void on_pg_io(struct ev_loop *loop, ev_io *w, int revents);

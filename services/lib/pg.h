@@ -80,11 +80,29 @@ typedef struct tw_pgpipe {
 } tw_pgpipe;
 
 /* Opens a connection for a service: UTF-8, TimeZone UTC, the given
- * application_name, session_sql run once (may be NULL), then non-blocking
- * and in pipeline mode. Blocking while it connects. Returns NULL with the
- * reason in err. */
-PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, const char *session_sql,
+ * application_name and server options (e.g. "-c enable_seqscan=off", may
+ * be NULL), then non-blocking and in pipeline mode. Blocking while it
+ * connects. Returns NULL with the reason in err. */
+PGconn *tw_pg_connect_pipeline(const char *conninfo, const char *appname, const char *options,
                                char *err, size_t errlen);
+
+/* The same without blocking the loop: done(arg, conn, "") with a connection
+ * in pipeline mode, or done(arg, NULL, reason), once, from the loop. */
+typedef void (*tw_pgconnect_fn)(void *arg, PGconn *conn, const char *err);
+typedef struct tw_pgconnect {
+    struct ev_loop *loop;
+    ev_io io;
+    ev_timer timeout;
+    PGconn *conn;
+    int active;
+    tw_pgconnect_fn done;
+    void *arg;
+} tw_pgconnect;
+/* Returns -1 (and never calls done) only when out of memory. */
+int tw_pgconnect_start(tw_pgconnect *a, struct ev_loop *loop, const char *conninfo,
+                       const char *appname, const char *options, double timeout_s,
+                       tw_pgconnect_fn done, void *arg);
+void tw_pgconnect_cancel(tw_pgconnect *a);
 
 void tw_pgpipe_init(tw_pgpipe *p, struct ev_loop *loop, PGconn *conn);
 /* Queues one statement. Returns -1 with p->err set if libpq refuses it. */

@@ -110,38 +110,23 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     tw_consumer_drain(pr);
 }
 
-static int connect_pg(tw_projector *pr)
+/* Every query of the projector looks rows up by key, a few thousand keys at
+ * a time; with a large key array the planner would rather scan whole
+ * tables, which grows with the log. Index probes only. */
+static const char *PG_OPTIONS = "-c enable_seqscan=off -c enable_hashjoin=off"
+                                " -c enable_mergejoin=off";
+static const char *PG_APP = "twinwatch-projector";
+
+static void use_connection(tw_projector *pr, PGconn *c)
 {
-    char err[512];
     if (pr->pg)
         PQfinish(pr->pg);
-    /* Every query of the projector looks rows up by key, a few thousand
-     * keys at a time; with a large key array the planner would rather scan
-     * whole tables, which grows with the log. Index probes only. */
-    pr->pg = tw_pg_connect_pipeline(tw_config_str(pr->cfg, "pg.conninfo"), "twinwatch-projector",
-                                    "SET enable_seqscan = off; SET enable_hashjoin = off;"
-                                    " SET enable_mergejoin = off",
-                                    err, sizeof err);
-    if (!pr->pg) {
-        snprintf(pr->err, sizeof pr->err, "%s", err);
-        return -1;
-    }
+    pr->pg = c;
     tw_pgpipe_init(&pr->pipe, pr->loop, pr->pg);
-    return 0;
 }
 
-static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+static void resume(tw_projector *pr)
 {
-    tw_projector *pr = w->data;
-    (void)loop;
-    (void)revents;
-    if (!pr->pg || PQstatus(pr->pg) != CONNECTION_OK) {
-        if (connect_pg(pr) < 0) {
-            tw_projector_failed(pr, pr->err);
-            return;
-        }
-        tw_info("reconnected to PostgreSQL");
-    }
     if (tw_consumer_resync(pr) < 0) {
         tw_projector_failed(pr, pr->err);
         return;
@@ -149,6 +134,37 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
     pr->resync = 0;
     tw_info("resumed from the stored offsets");
     tw_consumer_drain(pr);
+}
+
+static void on_reconnected(void *arg, PGconn *c, const char *err)
+{
+    tw_projector *pr = arg;
+    if (!c) {
+        tw_projector_failed(pr, err);
+        return;
+    }
+    use_connection(pr, c);
+    tw_info("reconnected to PostgreSQL");
+    resume(pr);
+}
+
+/* After a failure: reconnect if the link is gone (on the loop, never
+ * blocking it: Kafka's callbacks and signals still run), then seek back to
+ * the stored offsets. */
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tw_projector *pr = w->data;
+    (void)revents;
+    if (pr->pg && PQstatus(pr->pg) == CONNECTION_OK) {
+        resume(pr);
+        return;
+    }
+    if (pr->connecting.active)
+        return;
+    pr->reconnects++;
+    if (tw_pgconnect_start(&pr->connecting, loop, tw_config_str(pr->cfg, "pg.conninfo"), PG_APP,
+                           PG_OPTIONS, 10.0, on_reconnected, pr) < 0)
+        tw_projector_failed(pr, "out of memory connecting to PostgreSQL");
 }
 
 void tw_projector_failed(tw_projector *pr, const char *why)
@@ -312,10 +328,13 @@ int main(int argc, char **argv)
     pr.sigint.data = &pr;
     ev_signal_start(pr.loop, &pr.sigint);
 
-    if (connect_pg(&pr) < 0) {
-        tw_error("%s", pr.err);
+    PGconn *c = tw_pg_connect_pipeline(tw_config_str(pr.cfg, "pg.conninfo"), PG_APP, PG_OPTIONS,
+                                       err, sizeof err);
+    if (!c) {
+        tw_error("%s", err);
         goto done;
     }
+    use_connection(&pr, c);
     if (tw_consumer_start(&pr, err, sizeof err) < 0) {
         tw_error("%s", err);
         goto done;
@@ -328,6 +347,7 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     tw_consumer_close(&pr);
+    tw_pgconnect_cancel(&pr.connecting);
     tw_batch_free(pr.open);
     tw_batch_free(pr.flight);
     tw_state_free(pr.cache);

@@ -22,6 +22,7 @@ typedef struct tw_projector {
     rd_kafka_queue_t *q;
     tw_kafka_wakeup wake;
     PGconn *pg;
+    tw_pgconnect connecting; /* a reconnect in progress */
     tw_pgpipe pipe;
     tw_batch *open, *flight;
     tw_state *cache; /* twinnings and pledges of the assigned partitions */
@@ -37,7 +38,7 @@ typedef struct tw_projector {
     int careful_batches; /* batches left to run with event-id lookups */
     int in_rebalance;    /* inside the rebalance callback */
     double retry_delay;
-    long long batches, events, accepted, dead, duplicates;
+    long long batches, events, accepted, dead, duplicates, reconnects;
     char err[600];
 } tw_projector;
 
