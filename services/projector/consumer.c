@@ -49,6 +49,8 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
     for (int i = 0; list && i < list->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &list->elems[i];
         int64_t s = tp->partition < TW_PROJ_MAX_PARTS ? pr->stored[tp->partition] : -1;
+        if (tp->partition < TW_PROJ_MAX_PARTS && pr->lost[tp->partition].from != s)
+            pr->lost[tp->partition].state = 0; /* the operator moved the offset */
         tp->offset = s >= 0 ? s : RD_KAFKA_OFFSET_BEGINNING;
         tw_info("p%d: assigned, starting at %s %lld", tp->partition,
                 s >= 0 ? "stored offset" : "the beginning (nothing stored)",
@@ -107,6 +109,10 @@ int tw_consumer_resync(tw_projector *pr)
     int rc = load_offsets(pr, l);
     if (rc == 0) {
         rd_kafka_resp_err_t e = rd_kafka_assign(pr->rk, l);
+        /* a partition paused for lost offsets stays paused through an
+         * assign(); it pauses again at once if its range is still lost */
+        if (!e)
+            e = rd_kafka_resume_partitions(pr->rk, l);
         if (e) {
             snprintf(pr->err, sizeof pr->err, "assign: %s", rd_kafka_err2str(e));
             rc = -1;
@@ -125,22 +131,41 @@ static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const
            "kafka %s: %s", fac, buf);
 }
 
+/* The stored offset is below the broker's log start: retention removed
+ * events this projector never saw. Pause the partition, never skip: the
+ * loss is an operational alert (ingest.operational_alert) until an
+ * operator accepts it with twinctl offsets accept-loss. */
+static void offsets_lost(tw_projector *pr, int32_t part, const char *why)
+{
+    int64_t s = pr->stored[part], lo = -1, hi = -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, pr->topic, part);
+    rd_kafka_pause_partitions(pr->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (pr->lost[part].state && pr->lost[part].from == s)
+        return; /* known and recorded (or being recorded): one line per loss */
+    if (rd_kafka_query_watermark_offsets(pr->rk, pr->topic, part, &lo, &hi, 2000) != 0)
+        lo = -1;
+    pr->lost[part] = (tw_lost){.from = s, .to = lo, .state = 1};
+    if (lo > s)
+        tw_error("p%d: offsets %lld..%lld of %s are no longer on the broker: retention removed "
+                 "%lld events never projected; the partition is paused, nothing is skipped "
+                 "(operational alert raised; twinctl offsets accept-loss %d --by NAME to go on)",
+                 part, (long long)s, (long long)lo - 1, pr->topic, (long long)(lo - s), part);
+    else
+        tw_error("p%d: the stored offset %lld of %s is no longer on the broker (%s); the "
+                 "partition is paused, nothing is skipped (operational alert raised)",
+                 part, (long long)s, pr->topic, why);
+}
+
 static void handle_error(tw_projector *pr, rd_kafka_message_t *m)
 {
-    if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
-        m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
-        int64_t s =
-            m->partition >= 0 && m->partition < TW_PROJ_MAX_PARTS ? pr->stored[m->partition] : -1;
-        tw_error("p%d@%lld: the stored offset is no longer on the broker (retention removed "
-                 "events never projected): %s; the partition is paused, nothing is skipped",
-                 m->partition, (long long)s, rd_kafka_message_errstr(m));
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, pr->topic, m->partition);
-        rd_kafka_pause_partitions(pr->rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
-    } else {
+    if ((m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+         m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) &&
+        m->partition >= 0 && m->partition < TW_PROJ_MAX_PARTS)
+        offsets_lost(pr, m->partition, rd_kafka_message_errstr(m));
+    else
         tw_warn("kafka: %s", rd_kafka_message_errstr(m));
-    }
 }
 
 void tw_consumer_drain(tw_projector *pr)

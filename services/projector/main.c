@@ -48,9 +48,87 @@ static void launch(tw_projector *pr)
     tw_batch_run(pr->flight, &pr->pipe, pr->stored, pr->careful_batches > 0, on_batch_done, pr);
 }
 
+static void on_lost_recorded(void *arg, int ok, const char *err)
+{
+    tw_projector *pr = arg;
+    tw_lost *l = &pr->lost[pr->lost_recording];
+    if (!ok) {
+        char why[700];
+        l->state = 1;
+        snprintf(why, sizeof why, "p%d: cannot record the lost offsets: %s", pr->lost_recording,
+                 err);
+        tw_projector_failed(pr, why);
+        return;
+    }
+    l->state = 3;
+    tw_projector_kick(pr);
+}
+
+/* Inserts the first lost range not recorded yet; returns 1 if it did. */
+static int record_lost(tw_projector *pr)
+{
+    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
+        tw_lost *l = &pr->lost[p];
+        if (l->state != 1)
+            continue;
+        char part[16], from[24], to[24], msg[300];
+        tw_pgparams q;
+        snprintf(part, sizeof part, "%d", p);
+        snprintf(from, sizeof from, "%lld", (long long)l->from);
+        snprintf(to, sizeof to, "%lld", (long long)l->to);
+        if (l->to > l->from)
+            snprintf(msg, sizeof msg,
+                     "partition %d: offsets %lld..%lld were removed by the broker's retention"
+                     " before they were projected (%lld events lost)",
+                     p, (long long)l->from, (long long)l->to - 1, (long long)(l->to - l->from));
+        else
+            snprintf(msg, sizeof msg,
+                     "partition %d: the stored offset %lld is no longer on the broker", p,
+                     (long long)l->from);
+        tw_pgparams_clear(&q);
+        tw_pgparams_text(&q, pr->topic);
+        tw_pgparams_text(&q, part);
+        tw_pgparams_text(&q, from);
+        tw_pgparams_text(&q, l->to >= 0 ? to : NULL);
+        tw_pgparams_text(&q, msg);
+        if (tw_pgpipe_send(&pr->pipe,
+                           "INSERT INTO ingest.operational_alert (kind, topic, kafka_partition,"
+                           " lost_from, lost_to, message) VALUES ('offsets_lost', $1, $2, $3, $4,"
+                           " $5) ON CONFLICT DO NOTHING",
+                           &q) < 0) {
+            tw_projector_failed(pr, pr->pipe.err);
+            return 1;
+        }
+        l->state = 2;
+        pr->lost_recording = p;
+        tw_pgpipe_run(&pr->pipe, NULL, on_lost_recorded, pr);
+        return 1;
+    }
+    return 0;
+}
+
+/* While a partition is paused for lost offsets: every 30 s, seek every
+ * partition back to its stored offset, so that an operator's accept-loss
+ * (which moves the stored offset) takes effect without a restart. */
+static void on_lost_check(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tw_projector *pr = w->data;
+    (void)loop;
+    (void)revents;
+    int any = 0;
+    for (int p = 0; p < TW_PROJ_MAX_PARTS && !any; p++)
+        any = pr->lost[p].state == 3 && pr->assigned[p];
+    if (any && !pr->pipe.running && !pr->resync && !pr->stopping && pr->pg) {
+        pr->retry_delay = 0;
+        tw_projector_failed(pr, NULL);
+    }
+}
+
 void tw_projector_kick(tw_projector *pr)
 {
-    if (pr->pipe.running || !pr->pg || pr->resync || tw_batch_count(pr->open) == 0)
+    if (pr->pipe.running || !pr->pg || pr->resync)
+        return;
+    if (record_lost(pr) || tw_batch_count(pr->open) == 0)
         return;
     if (pr->open_due || pr->stopping ||
         (int64_t)tw_batch_count(pr->open) >= tw_config_int(pr->cfg, "batch.max_events"))
@@ -319,6 +397,9 @@ int main(int argc, char **argv)
     ev_timer_init(&pr.batch_timer, on_batch_due,
                   (double)tw_config_int(pr.cfg, "batch.max_ms") / 1000.0, 0);
     pr.batch_timer.data = &pr;
+    ev_timer_init(&pr.lost_timer, on_lost_check, 30.0, 30.0);
+    pr.lost_timer.data = &pr;
+    ev_timer_start(pr.loop, &pr.lost_timer);
     ev_timer_init(&pr.retry_timer, on_retry, 0.1, 0);
     pr.retry_timer.data = &pr;
     ev_signal_init(&pr.sigterm, on_signal, SIGTERM);

@@ -14,6 +14,12 @@
 
 #define TW_PROJ_MAX_PARTS 256
 
+/* A partition whose stored offset the broker no longer holds. */
+typedef struct tw_lost {
+    int64_t from, to; /* stored next offset; the broker's log start (-1 unknown) */
+    int state;        /* 0 none, 1 to record, 2 being recorded, 3 recorded */
+} tw_lost;
+
 typedef struct tw_projector {
     struct ev_loop *loop;
     tw_config *cfg;
@@ -26,11 +32,13 @@ typedef struct tw_projector {
     tw_pgpipe pipe;
     tw_batch *open, *flight;
     tw_state *cache; /* twinnings and pledges of the assigned partitions */
-    ev_timer batch_timer, retry_timer;
+    ev_timer batch_timer, retry_timer, lost_timer;
     ev_signal sigterm, sigint;
     /* stored next offset per partition (-1 none), and which are assigned */
     int64_t stored[TW_PROJ_MAX_PARTS];
     int assigned[TW_PROJ_MAX_PARTS];
+    tw_lost lost[TW_PROJ_MAX_PARTS];
+    int lost_recording; /* the partition whose alert is being inserted */
     rd_kafka_topic_partition_list_t *assignment;
     int open_due; /* the open batch's time is up */
     int resync;   /* partitions must seek back to the stored offsets */

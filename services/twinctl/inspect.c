@@ -223,6 +223,11 @@ int twctl_status(int argc, char **argv)
                     " coalesce(sum(duplicates), 0) AS duplicates_ignored,"
                     " max(updated_at) AS last_commit FROM ingest.partition_offset",
                     0, NULL) < 0 ||
+        query_print(pg, "open operational alerts (twinctl offsets accept-loss to resolve)",
+                    "SELECT id, kind, kafka_partition AS partition, lost_from,"
+                    " lost_to - 1 AS lost_through, raised_at, message"
+                    " FROM ingest.operational_alert WHERE resolved_at IS NULL ORDER BY id",
+                    0, NULL) < 0 ||
         query_print(pg, "dead letters by reason",
                     "SELECT reason, count(*) AS events, max(dead_at) AS latest"
                     " FROM ingest.dead_letter GROUP BY reason ORDER BY 2 DESC, 1",
@@ -382,4 +387,85 @@ int twctl_dlq(int argc, char **argv)
         return dlq_show(argv[2]);
     }
     return twctl_usage_error("dlq", "unknown subcommand \"%s\" (list or show)", argv[1]);
+}
+
+/* The operator accepts that retention removed a partition's unseen events:
+ * the stored offset moves from the lost range's start to the broker's log
+ * start (compare-and-set), and the alert records who and why, in one
+ * transaction. The projector resumes there within 30 s. */
+static int accept_loss(const char *part, const char *by, const char *note)
+{
+    PGconn *pg = twctl_pg();
+    const char *params[] = {TW_TOPIC_EVENTS, part, by, note};
+    PGresult *r = PQexecParams(
+        pg,
+        "WITH a AS (SELECT id, lost_from, lost_to FROM ingest.operational_alert"
+        "  WHERE kind = 'offsets_lost' AND topic = $1 AND kafka_partition = $2::int"
+        "  AND resolved_at IS NULL AND lost_to > lost_from ORDER BY id LIMIT 1 FOR UPDATE),"
+        " o AS (UPDATE ingest.partition_offset p SET next_offset = a.lost_to, updated_at = now()"
+        "  FROM a WHERE p.topic = $1 AND p.kafka_partition = $2::int"
+        "  AND p.next_offset = a.lost_from RETURNING a.id, a.lost_from, a.lost_to),"
+        " r AS (UPDATE ingest.operational_alert x SET resolved_at = now(), resolved_by = $3::text,"
+        "  resolution = format('loss of offsets %s..%s accepted: %s', o.lost_from,"
+        "  o.lost_to - 1, $4::text) FROM o WHERE x.id = o.id RETURNING x.id)"
+        " SELECT o.id, o.lost_from, o.lost_to, (SELECT count(*) FROM a) FROM o, r"
+        " UNION ALL SELECT NULL, NULL, NULL, (SELECT count(*) FROM a)"
+        " WHERE NOT EXISTS (SELECT 1 FROM o)",
+        4, NULL, params, NULL, NULL, 0);
+    int rc = TW_EXIT_FAIL;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char line[400];
+        fprintf(stderr, "twinctl offsets accept-loss: %s\n",
+                tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+    } else if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        printf("partition %s: loss of offsets %s..%lld accepted by %s; the projector resumes at "
+               "%s\n",
+               part, PQgetvalue(r, 0, 1), strtoll(PQgetvalue(r, 0, 2), NULL, 10) - 1, by,
+               PQgetvalue(r, 0, 2));
+        rc = TW_EXIT_OK;
+    } else if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 3), "0") != 0) {
+        fprintf(stderr, "twinctl offsets accept-loss: partition %s's stored offset is no longer "
+                        "the start of the lost range (it moved); nothing changed\n",
+                part);
+    } else {
+        fprintf(stderr, "twinctl offsets accept-loss: no open offsets_lost alert with a known "
+                        "range for partition %s (twinctl status lists them)\n",
+                part);
+    }
+    PQclear(r);
+    PQfinish(pg);
+    return rc;
+}
+
+int twctl_offsets(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        printf("usage: twinctl offsets accept-loss PARTITION --by NAME [--note TEXT]\n"
+               "Accepts that the broker's retention removed events of PARTITION before the\n"
+               "projector saw them (an open offsets_lost alert, see twinctl status): moves\n"
+               "the stored offset to the broker's log start and resolves the alert, recording\n"
+               "who and why. Nothing else ever skips events.\n");
+        return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
+    }
+    if (strcmp(argv[1], "accept-loss") != 0)
+        return twctl_usage_error("offsets", "unknown subcommand \"%s\" (accept-loss)", argv[1]);
+    const char *part = NULL, *by = NULL, *note = "";
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--by") || !strcmp(argv[i], "--note")) && i + 1 < argc) {
+            if (argv[i][2] == 'b')
+                by = argv[++i];
+            else
+                note = argv[++i];
+        } else if (!part && argv[i][0] != '-') {
+            part = argv[i];
+        } else {
+            return twctl_usage_error("offsets accept-loss", "unexpected argument \"%s\"",
+                                     argv[i]);
+        }
+    }
+    if (!part || strspn(part, "0123456789") != strlen(part) || strlen(part) > 4)
+        return twctl_usage_error("offsets accept-loss", "PARTITION must be a partition number");
+    if (!by || !*by)
+        return twctl_usage_error("offsets accept-loss", "--by NAME is required (who accepts)");
+    return accept_loss(part, by, note);
 }

@@ -23,6 +23,7 @@ static const struct {
     {"digest", twctl_digest, "SHA-256 of the canonical projection state"},
     {"dlq", twctl_dlq, "list [--reason R] [--limit N] | show ID: dead letters"},
     {"rebuild", twctl_rebuild, "--yes: recompute every projection from the event log"},
+    {"offsets", twctl_offsets, "accept-loss PARTITION --by NAME: resume after retention loss"},
 };
 
 static void usage(FILE *out)

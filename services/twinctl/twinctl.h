@@ -27,5 +27,6 @@ int twctl_status(int argc, char **argv);
 int twctl_digest(int argc, char **argv);
 int twctl_dlq(int argc, char **argv);
 int twctl_rebuild(int argc, char **argv);
+int twctl_offsets(int argc, char **argv);
 
 #endif
