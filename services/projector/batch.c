@@ -83,6 +83,23 @@ const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n)
     return b->parts;
 }
 
+void tw_batch_describe(const tw_batch *b, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < b->nparts && n < outlen; i++) {
+        const tw_batch_part *p = &b->parts[i];
+        int w = snprintf(out + n, outlen - n, "%sp%d %lld..%lld", i ? ", " : "", p->partition,
+                         (long long)p->first, (long long)p->next - 1);
+        if (w < 0 || (size_t)w >= outlen - n) {
+            if (outlen > 4)
+                strcpy(out + outlen - 4, "...");
+            return;
+        }
+        n += (size_t)w;
+    }
+}
+
 int tw_batch_hit_logged_id(const tw_pgpipe *pipe)
 {
     return !strcmp(pipe->sqlstate, "23505") && !strcmp(pipe->constraint, "event_log_pkey");
@@ -103,6 +120,7 @@ static tw_batch_part *part_of(tw_batch *b, int32_t partition)
     tw_batch_part *p = &b->parts[b->nparts++];
     memset(p, 0, sizeof *p);
     p->partition = partition;
+    p->first = -1;
     p->expected = -1;
     return p;
 }
@@ -123,6 +141,8 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
     tw_entry *e = &b->e[b->n++];
     memset(e, 0, sizeof *e);
     e->rkm = m;
+    if (p->first < 0)
+        p->first = m->offset;
     p->next = m->offset + 1;
     e->ev = tw_codec_decode(m->payload, m->len, &e->rej);
     if (!e->ev || tw_codec_check(e->ev, now_ms, e->id, &e->rej) < 0) {

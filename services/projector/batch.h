@@ -18,6 +18,7 @@ typedef struct tw_batch tw_batch;
 /* Per-partition outcome of a committed batch. */
 typedef struct tw_batch_part {
     int32_t partition;
+    int64_t first;    /* the first offset the batch holds */
     int64_t expected; /* stored next offset before the batch, -1 = none */
     int64_t next;     /* stored next offset after it */
     int64_t accepted, dead, duplicates;
@@ -51,6 +52,9 @@ void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, int caref
                   tw_batch_done_fn done, void *arg);
 
 const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
+
+/* "p0 120..4999, p3 77..80" (the offsets the batch holds), for logs. */
+void tw_batch_describe(const tw_batch *b, char *out, size_t outlen);
 
 /* After a failed run: did it fail because an event id was logged already? */
 int tw_batch_hit_logged_id(const tw_pgpipe *pipe);

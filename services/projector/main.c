@@ -154,8 +154,10 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         return;
     }
     if (!ok) {
-        char why[700];
-        snprintf(why, sizeof why, "batch of %zu events not committed: %s", tw_batch_count(b), err);
+        char why[1400], where[600];
+        tw_batch_describe(b, where, sizeof where);
+        snprintf(why, sizeof why, "batch of %zu events (%s) not committed: %s",
+                 tw_batch_count(b), where, err);
         tw_batch_clear(b);
         tw_projector_failed(pr, why);
         return;
