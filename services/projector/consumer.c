@@ -218,7 +218,7 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     /* A short session lets a restarted projector get its partitions back in
      * seconds rather than the 45 s librdkafka defaults to; batches commit in
      * milliseconds, so 10 s of silence really means the process is gone.
-     * Prefetch is bounded by size (16 MB queued, 8 MB a fetch response) so
+     * Prefetch is bounded by size (8 MB queued, 8 MB a fetch response) so
      * memory stays flat however deep
      * the backlog (a lower queued.min.messages than librdkafka's 100,000
      * starves the batches: 20,000 halved backlog throughput); a fetch waits
@@ -230,7 +230,7 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
                                            "heartbeat.interval.ms",
                                            "1000",
                                            "queued.max.messages.kbytes",
-                                           "16384",
+                                           "8192",
                                            "fetch.max.bytes",
                                            "8388608",
                                            "fetch.wait.max.ms",

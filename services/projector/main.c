@@ -19,7 +19,7 @@ static const tw_conf_def settings[] = {
      "libpq connection string (empty: PG* environment variables)"},
     {"batch.max_events", TW_CONF_INT, "5000", 1, 1000000, "close a batch at this many events"},
     {"batch.max_ms", TW_CONF_INT, "50", 1, 60000, "close a batch this long after its first event"},
-    {"cache.max_entries", TW_CONF_INT, "20000", 0, 100000000,
+    {"cache.max_entries", TW_CONF_INT, "40000", 0, 100000000,
      "twinnings + pledges kept in memory between batches (0: none)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
