@@ -100,9 +100,10 @@ void tw_batch_describe(const tw_batch *b, char *out, size_t outlen)
     }
 }
 
-int tw_batch_hit_logged_id(const tw_pgpipe *pipe)
+int tw_batch_needs_lookups(const tw_batch *b, const tw_pgpipe *pipe)
 {
-    return !strcmp(pipe->sqlstate, "23505") && !strcmp(pipe->constraint, "event_log_pkey");
+    return b->recheck ||
+           (!strcmp(pipe->sqlstate, "23505") && !strcmp(pipe->constraint, "event_log_pkey"));
 }
 
 tw_batch_stats tw_batch_stats_get(const tw_batch *b)
@@ -121,6 +122,7 @@ static tw_batch_part *part_of(tw_batch *b, int32_t partition)
     memset(p, 0, sizeof *p);
     p->partition = partition;
     p->first = -1;
+    p->hole = -1;
     p->expected = -1;
     return p;
 }
@@ -137,6 +139,14 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
             return -1;
         b->e = ne;
         b->cap = ncap;
+    }
+    if (p->first >= 0 && m->offset < p->next) {
+        rd_kafka_message_destroy(m); /* delivered twice: the batch has it */
+        return 0;
+    }
+    if (p->first >= 0 && m->offset > p->next && p->hole < 0) {
+        p->hole = p->next;
+        p->hole_end = m->offset;
     }
     tw_entry *e = &b->e[b->n++];
     memset(e, 0, sizeof *e);
@@ -470,6 +480,14 @@ static int apply(tw_batch *b)
         if (rc == -2)
             return -1;
         if (rc < 0) {
+            /* Without id lookups a re-delivered event can fail a stateful
+             * check (a second "signed" finds the twinning active) before
+             * it is known as a duplicate, which docs/projection-rules.md
+             * checks first: such a batch is redone with lookups. */
+            if (!b->careful) {
+                b->recheck = 1;
+                return 1;
+            }
             e->rejected = 1;
             count(b, e->rkm->partition, 1);
             continue;
@@ -505,8 +523,13 @@ static void on_read_done(void *arg, int ok, const char *err)
     }
     double read_ms = ms_since(&b->phase_start);
     clock_gettime(CLOCK_MONOTONIC, &b->phase_start);
-    if (b->oom || apply(b) < 0) {
+    int rc = b->oom ? -1 : apply(b);
+    if (rc < 0) {
         b->done(b->done_arg, b, 0, "out of memory applying the batch");
+        return;
+    }
+    if (rc > 0) {
+        b->done(b->done_arg, b, 0, "an event failed a stateful check and may be a re-delivery");
         return;
     }
     if (tw_write_queue(b, b->pipe) < 0) {
@@ -519,21 +542,47 @@ static void on_read_done(void *arg, int ok, const char *err)
     tw_pgpipe_run(b->pipe, NULL, on_write_done, b);
 }
 
-void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, int careful,
+void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, const int64_t *start,
+                  int careful,
                   tw_batch_done_fn done, void *arg)
 {
     b->careful = careful;
+    pipe->sqlstate[0] = pipe->constraint[0] = '\0'; /* of an earlier run */
     for (int i = 0; i < b->nparts; i++) {
         tw_batch_part *p = &b->parts[i];
         p->expected = stored[p->partition];
         if (p->next < p->expected)
             p->next = p->expected;
+        if (p->hole >= 0) {
+            snprintf(b->gap, sizeof b->gap,
+                     "p%d: offsets %lld..%lld were not received between %lld and %lld; "
+                     "not committing",
+                     p->partition, (long long)p->hole, (long long)p->hole_end - 1,
+                     (long long)p->hole - 1, (long long)p->hole_end);
+            done(arg, b, 0, b->gap);
+            return;
+        }
+        int64_t from = p->expected >= 0 ? p->expected : start[p->partition];
+        if (from >= 0 && p->first > from) {
+            /* Events between the stored offset and the batch's first were
+             * never received: committing would skip them. (Kafka topics of
+             * twinwatch carry no transaction markers, so offsets have no
+             * gaps.) */
+            snprintf(b->gap, sizeof b->gap,
+                     "p%d: the batch starts at offset %lld but must start at %lld (stored): "
+                     "%lld..%lld were not received; not committing",
+                     p->partition, (long long)p->first, (long long)from, (long long)from,
+                     (long long)p->first - 1);
+            done(arg, b, 0, b->gap);
+            return;
+        }
         p->accepted = p->dead = p->duplicates = 0;
     }
     b->pipe = pipe;
     b->done = done;
     b->done_arg = arg;
     b->oom = 0;
+    b->recheck = 0;
     clock_gettime(CLOCK_MONOTONIC, &b->phase_start);
     tw_map_clear(b->keys);
     if (build_read(b, pipe) < 0) {

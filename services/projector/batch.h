@@ -19,6 +19,8 @@ typedef struct tw_batch tw_batch;
 typedef struct tw_batch_part {
     int32_t partition;
     int64_t first;    /* the first offset the batch holds */
+    int64_t hole;     /* the first offset missing inside the batch, -1 none */
+    int64_t hole_end; /* the offset received after the hole */
     int64_t expected; /* stored next offset before the batch, -1 = none */
     int64_t next;     /* stored next offset after it */
     int64_t accepted, dead, duplicates;
@@ -42,13 +44,18 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
 /* Runs the batch on the pipeline: read what the cache lacks, apply, write,
  * commit. stored[p] is partition p's stored next offset (-1 = none): the
  * compare-and-set expects it, and messages below it (already committed)
- * are skipped. Event ids are not looked up unless careful: the log insert
- * then fails the batch with a unique violation if any id was already logged
- * (tw_batch_hit_logged_id), and the caller runs it again, carefully.
+ * are skipped. A partition's first message must be at stored[p] (or at
+ * start[p], where consuming began, when nothing is stored): a batch that
+ * would leave a hole in the offsets fails instead. Event ids are not looked up unless careful: the log insert
+ * then fails the batch with a unique violation if any id was already logged,
+ * and an event failing a stateful check fails it too (it may be a
+ * re-delivery): tw_batch_needs_lookups, and the caller runs it again,
+ * carefully.
  * done(arg, b, ok, err) is called once; on success the per-partition
  * outcome is in tw_batch_parts. */
 typedef void (*tw_batch_done_fn)(void *arg, tw_batch *b, int ok, const char *err);
-void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, int careful,
+void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, const int64_t *start,
+                  int careful,
                   tw_batch_done_fn done, void *arg);
 
 const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
@@ -56,8 +63,9 @@ const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
 /* "p0 120..4999, p3 77..80" (the offsets the batch holds), for logs. */
 void tw_batch_describe(const tw_batch *b, char *out, size_t outlen);
 
-/* After a failed run: did it fail because an event id was logged already? */
-int tw_batch_hit_logged_id(const tw_pgpipe *pipe);
+/* After a failed run: must it be redone with event-id lookups? (an id was
+ * logged already, or an event failed a stateful check unlooked-up) */
+int tw_batch_needs_lookups(const tw_batch *b, const tw_pgpipe *pipe);
 
 /* Totals of the last run, for logs and metrics. */
 typedef struct tw_batch_stats {

@@ -44,6 +44,7 @@ enum {
 
 struct tw_batch {
     const char *topic;
+    char gap[300]; /* why a run refused to commit a hole in the offsets */
     tw_entry *e;
     size_t n, cap;
     tw_batch_part parts[TW_MAX_PARTS];
@@ -58,6 +59,7 @@ struct tw_batch {
     struct timespec phase_start;
     int oom;
     int careful; /* look up every event id before applying */
+    int recheck; /* not careful, and an event failed a stateful check */
     int read_kind[8], nread;
     tw_pgpipe *pipe;
     tw_batch_done_fn done;

@@ -52,9 +52,19 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
         if (tp->partition < TW_PROJ_MAX_PARTS && pr->lost[tp->partition].from != s)
             pr->lost[tp->partition].state = 0; /* the operator moved the offset */
         tp->offset = s >= 0 ? s : RD_KAFKA_OFFSET_BEGINNING;
+        /* Nothing stored: the partition starts at the broker's log start,
+         * asked now so that the first batch can be checked to start there. */
+        int64_t lo = -1, hi = -1;
+        if (s < 0 && tp->partition < TW_PROJ_MAX_PARTS &&
+            rd_kafka_query_watermark_offsets(pr->rk, pr->topic, tp->partition, &lo, &hi, 5000) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            lo >= 0)
+            tp->offset = lo;
+        if (tp->partition < TW_PROJ_MAX_PARTS)
+            pr->start[tp->partition] = s >= 0 ? s : lo;
         tw_info("p%d: assigned, starting at %s %lld", tp->partition,
-                s >= 0 ? "stored offset" : "the beginning (nothing stored)",
-                (long long)(s >= 0 ? s : 0));
+                s >= 0 ? "stored offset" : "the beginning (nothing stored), offset",
+                (long long)(s >= 0 ? s : lo));
     }
     return 0;
 }
@@ -106,18 +116,44 @@ int tw_consumer_resync(tw_projector *pr)
     if (!pr->assignment)
         return 0;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(pr->assignment);
+    /* paused for lost offsets (load_offsets forgets a loss the operator
+     * accepted, but the partition is still paused) */
+    rd_kafka_topic_partition_list_t *paused = rd_kafka_topic_partition_list_new(1);
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].partition < TW_PROJ_MAX_PARTS && pr->lost[l->elems[i].partition].state)
+            rd_kafka_topic_partition_list_add(paused, pr->topic, l->elems[i].partition);
     int rc = load_offsets(pr, l);
     if (rc == 0) {
-        rd_kafka_resp_err_t e = rd_kafka_assign(pr->rk, l);
-        /* a partition paused for lost offsets stays paused through an
-         * assign(); it pauses again at once if its range is still lost */
-        if (!e)
-            e = rd_kafka_resume_partitions(pr->rk, l);
+        /* Seek back, waiting until librdkafka has done it: it purges what
+         * was prefetched, and no message of the old position can reach the
+         * next batch (an assign() returns before that, and messages polled
+         * meanwhile skipped ahead of the stored offsets). A partition
+         * paused for lost offsets is in an error state seek cannot leave:
+         * it is resumed and the whole assignment assigned again (the
+         * batches' offset checks catch anything that slips through). */
+        rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (paused->cnt == 0) {
+            rd_kafka_error_t *err = rd_kafka_seek_partitions(pr->rk, l, 10000);
+            if (err) {
+                e = rd_kafka_error_code(err);
+                rd_kafka_error_destroy(err);
+            }
+            for (int i = 0; !e && i < l->cnt; i++)
+                e = l->elems[i].err;
+        } else {
+            e = rd_kafka_resume_partitions(pr->rk, paused);
+            if (!e)
+                e = rd_kafka_assign(pr->rk, NULL);
+            if (!e)
+                e = rd_kafka_assign(pr->rk, l);
+        }
         if (e) {
-            snprintf(pr->err, sizeof pr->err, "assign: %s", rd_kafka_err2str(e));
+            snprintf(pr->err, sizeof pr->err, "seek back to the stored offsets: %s",
+                     rd_kafka_err2str(e));
             rc = -1;
         }
     }
+    rd_kafka_topic_partition_list_destroy(paused);
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
 }

@@ -45,7 +45,8 @@ static void launch(tw_projector *pr)
     pr->open = t;
     pr->open_due = 0;
     ev_timer_stop(pr->loop, &pr->batch_timer);
-    tw_batch_run(pr->flight, &pr->pipe, pr->stored, pr->careful_batches > 0, on_batch_done, pr);
+    tw_batch_run(pr->flight, &pr->pipe, pr->stored, pr->start, pr->careful_batches > 0, on_batch_done,
+                 pr);
 }
 
 static void on_lost_recorded(void *arg, int ok, const char *err)
@@ -141,12 +142,13 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     int n;
     const tw_batch_part *parts = tw_batch_parts(b, &n);
 
-    if (!ok && tw_batch_hit_logged_id(&pr->pipe)) {
-        /* A re-delivery: some events are logged already. Not a failure of
-         * anything; the next batches look ids up until they find none. */
-        tw_info("batch of %zu events: an event id is already in the log (%s); the batch is"
-                " redone with id checks",
-                tw_batch_count(b), err);
+    if (!ok && tw_batch_needs_lookups(b, &pr->pipe)) {
+        /* A re-delivery, maybe: some events are logged already. Not a
+         * failure of anything; the next batches look ids up until they
+         * find none. */
+        tw_info("batch of %zu events: %s; the batch is redone with id checks",
+                tw_batch_count(b),
+                pr->pipe.sqlstate[0] ? "an event id is already in the log" : err);
         pr->careful_batches = 10;
         tw_batch_clear(b);
         pr->retry_delay = 0;
@@ -390,7 +392,7 @@ int main(int argc, char **argv)
     pr.loop = EV_DEFAULT;
     pr.topic = tw_config_str(pr.cfg, "topic");
     for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
-        pr.stored[i] = -1;
+        pr.stored[i] = pr.start[i] = -1;
     pr.cache = tw_state_new();
     pr.open = pr.cache ? tw_batch_new(pr.topic, pr.cache) : NULL;
     pr.flight = pr.cache ? tw_batch_new(pr.topic, pr.cache) : NULL;

@@ -36,6 +36,7 @@ typedef struct tw_projector {
     ev_signal sigterm, sigint;
     /* stored next offset per partition (-1 none), and which are assigned */
     int64_t stored[TW_PROJ_MAX_PARTS];
+    int64_t start[TW_PROJ_MAX_PARTS]; /* where consuming started (-1 unknown) */
     int assigned[TW_PROJ_MAX_PARTS];
     tw_lost lost[TW_PROJ_MAX_PARTS];
     int lost_recording; /* the partition whose alert is being inserted */

@@ -75,9 +75,9 @@ start_projector p2
 "$TWINCTL" wait --caught-up --timeout 120 || fail "projector did not catch up after restart"
 d2=$("$TWINCTL" digest)
 assert_eq "$d2" "$d1" "digest after restart and re-delivery"
-# the re-delivery went through the projector's duplicate path (TW001, then id
+# the re-delivery went through the projector's duplicate path (refused, then id
 # lookups), not around it
-grep -q 'already in the log' "$T/p2.log" || fail "the re-delivered batch did not hit the duplicate check"
+grep -q 'redone with id checks' "$T/p2.log" || fail "the re-delivered batch did not hit the duplicate check"
 dups=$(q 'SELECT sum(duplicates) FROM ingest.partition_offset')
 lines=$(grep -c . "$S/feed.jsonl")
 assert_eq "$dups" "$(($(exp "d['duplicates']") + lines))" "re-delivered events counted as duplicates"
