@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# sigkill.sh (fault 1): the projector is SIGKILLed at random (seeded)
+# moments while the scenario streams in, at least 20 times, and restarted
+# each time. Rows and offsets commit in one transaction, so whatever the
+# moment (filling a batch, mid-transaction, mid-COMMIT, between the commit
+# and Kafka's copy of the offsets) the restart resumes at the stored offsets:
+# the final state must equal the reference run's, nothing lost, nothing twice.
+. "$(dirname "$0")/../integration/harness.sh"
+. "$(dirname "$0")/lib.sh"
+fault_up
+
+KILLS=${TW_FAULT_KILLS:-20}
+# A SIGKILLed member keeps its partitions until its session times out, and
+# the devbroker then takes ~11 s to hand them over. The full run restarts
+# into the same group, as production would. The short run restarts into a
+# fresh group each time (assigned in ~3 s, the devbroker's join delay):
+# the fault under test is the projector's state, not group membership
+# (group.sh covers that), and 20 kills must fit in ops/test's budget.
+if [ "$FAULT_FULL" = 1 ]; then
+  SAME_GROUP=1 KILL_MS="200 4000" CYCLE_S=14
+else
+  SAME_GROUP=0 KILL_MS="30 1500" CYCLE_S=4
+fi
+fault_produce_bg $((KILLS * CYCLE_S))
+fault_reference_start # no fault touches PostgreSQL or the broker: it can run alongside
+
+under_load=0
+for ((k = 1; k <= KILLS; k++)); do
+  if [ "$SAME_GROUP" = 1 ]; then fault_start "proj-$k"; else fault_start "proj-$k" --set group.id="fault-k$k"; fi
+  fault_wait_assigned "proj-$k" 60
+  # half of the kills within 300 ms of the assignment, while the backlog
+  # that built up during the restart is being written; half anywhere later
+  if ((k % 2)); then fault_sleep_ms 0 300; else fault_sleep_ms $KILL_MS; fi
+  fault_producing && under_load=$((under_load + 1))
+  fault_kill "proj-$k" KILL
+  fault_injected
+  fault_invariant "after kill $k"
+done
+fault_say "$KILLS SIGKILLs ($under_load while the feed was still streaming in)"
+[ "$under_load" -ge $((KILLS / 2)) ] || fail "only $under_load of $KILLS kills happened under load: the feed is too short for the kill loop"
+
+fault_start proj-final
+fault_check sigkill
