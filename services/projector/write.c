@@ -1,7 +1,7 @@
 /* write.c: a batch's single write transaction, one statement per table,
  * each carrying all of its rows as binary arrays through unnest():
  * the event log, dead letters, twinnings, pledges, parked deliveries,
- * source feeds, and last the compare-and-set of the partitions' offsets.
+ * source feeds, preceded by the compare-and-set of the partitions' offsets.
  * The statements share the pipeline's implicit transaction, which commits
  * at the sync point or not at all. */
 #include "batch_int.h"
@@ -446,14 +446,17 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
         tw_pgarr_reset(&b->wa[i]);
     fill_log_and_dead(b);
     fill_state(b);
-    if (queue(b, pipe, SQL_LOG, 1, L_ID, L_PAYLOAD) < 0 ||
+    /* The offsets' compare-and-set first: a zombie's batch is refused by
+     * it, before it writes anything, and not by whatever key the new owner
+     * wrote first. The rows it locks are this projector's partitions'. */
+    if (queue(b, pipe, SQL_OFFSETS, 1, O_PART, O_DUP) < 0 ||
+        queue(b, pipe, SQL_LOG, 1, L_ID, L_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_DEAD, 1, D_PART, D_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_TWINNING, 0, T_AGENCY, T_LAST) < 0 ||
         queue_counted(b, pipe, SQL_PLEDGE, 0, P_AGENCY, P_REVISIONS) < 0 ||
         queue(b, pipe, SQL_UNPARK, 0, K_DELETE, K_DELETE) < 0 ||
         queue(b, pipe, SQL_PARK, 0, K_ID, K_OFF) < 0 ||
-        queue(b, pipe, SQL_SOURCE, 0, S_SOURCE, S_EVENTS) < 0 ||
-        queue(b, pipe, SQL_OFFSETS, 1, O_PART, O_DUP) < 0)
+        queue(b, pipe, SQL_SOURCE, 0, S_SOURCE, S_EVENTS) < 0)
         return -1;
     return 0;
 }
