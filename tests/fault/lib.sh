@@ -307,14 +307,14 @@ print(s.makefile().readline().strip())' "$T/broker/control.sock" "$*") || fail "
 # dead letters as dead-lettered events counted (rows and offsets commit
 # together). Skipped when PostgreSQL is unreachable.
 fault_invariant() {
-  local r
+  local label=$1 r
   r=$(psql -XAtq -c "SELECT (SELECT count(*) FROM audit.event_log) || ' ' ||
       coalesce((SELECT sum(accepted) FROM ingest.partition_offset), 0) || ' ' ||
       (SELECT count(*) FROM ingest.dead_letter) || ' ' ||
       coalesce((SELECT sum(dead_lettered) FROM ingest.partition_offset), 0)" 2>/dev/null) || return 0
   set -- $r
   [ "$1" = "$2" ] && [ "$3" = "$4" ] ||
-    fail "$1: log rows $1 vs accepted counted $2, dead letters $3 vs dead-lettered counted $4"
+    fail "$label: log rows $1 vs accepted counted $2, dead letters $3 vs dead-lettered counted $4"
 }
 
 # fault_caught_up [TIMEOUT] [DB]: until the stored offsets reach the high
