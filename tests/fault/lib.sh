@@ -22,27 +22,34 @@ FAULT_HOME=$TW_ROOT/tests/fault
 SCENARIO=$FAULT_HOME/scenario.py
 TOPIC=twinwatch.events.v1
 FAULT_FULL=${TW_FAULT_FULL:-0}
+# The devbroker keeps at most 5 MB a partition (DESIGN.md, "Local runs"):
+# the full scenario gets 12 partitions so that none drops its oldest events
+# (fault_produce_wait checks that none did).
 if [ "$FAULT_FULL" = 1 ]; then
   FAULT_EVENTS=${TW_FAULT_EVENTS:-200000}
   FAULT_PAIRS=${TW_FAULT_PAIRS:-2000}
+  FAULT_PARTITIONS=${TW_FAULT_PARTITIONS:-12}
 else
   FAULT_EVENTS=${TW_FAULT_EVENTS:-4000}
   FAULT_PAIRS=${TW_FAULT_PAIRS:-200}
+  FAULT_PARTITIONS=${TW_FAULT_PARTITIONS:-6}
 fi
 FAULT_SEED=${TW_FAULT_SEED:-$(cksum <<<"${0##*/}" | cut -d' ' -f1)} # per test, stable
 FAULT_GROUP=fault-projector
 FAULT_INJECTED=0 # faults injected so far ("runs" in the table)
 FAULT_PROCS=0    # projector processes started for the fault run
 FAULT_FAILED=()  # what fault_check found wrong
+FAULT_EXTRA=0    # heartbeats produced besides the scenario (fault_heartbeats), all accepted
 RANDOM=$((FAULT_SEED % 32768)) # seeded: the same moments for the same seed
 
 fault_say() { printf '%s %s\n' "$(date +%T)" "$*"; }
 
-# fault_up [devbroker options]: the harness's PostgreSQL and devbroker, the
-# scenario's reference data (feedgen's codes), its Python protobuf module
-# and its expected outcome ($T/expected.json).
+# fault_up [devbroker options]: the harness's PostgreSQL and devbroker (the
+# events topic with FAULT_PARTITIONS partitions), the scenario's reference
+# data (feedgen's codes), its Python protobuf module and its expected
+# outcome ($T/expected.json).
 fault_up() {
-  harness_up "$@"
+  harness_up --topic "$TOPIC:$FAULT_PARTITIONS" "$@"
   mkdir -p "$T/rss"
   "$PY" "$SCENARIO" --reference "$T/ref" --pairs "$FAULT_PAIRS"
   "$TWINCTL" load-reference --agencies "$T/ref/agencies.csv" \
@@ -74,8 +81,37 @@ fault_produce_bg() {
   fault_say "producing $FAULT_PRODUCED messages at $rate/s"
 }
 
+# fault_heartbeats PARTITIONS TAG: one FeedHeartbeat into each partition of
+# the comma-separated list (accepted whatever the state; counted in
+# FAULT_EXTRA so the checks expect them).
+fault_heartbeats() {
+  local out
+  out=$("$PY" "$SCENARIO" --brokers "$KAFKA_BROKERS" --topic "$TOPIC" --pairs "$FAULT_PAIRS" \
+    --pydir "$T/py" --heartbeats "$1" --tag "$2" 2>>"$T/producer.log") || fail "cannot produce heartbeats"
+  FAULT_EXTRA=$((FAULT_EXTRA + ${out#produced }))
+}
+
 # fault_producing: true while the background producer runs.
 fault_producing() { tw_pid_alive "$T/producer.pid"; }
+
+# fault_loaded LABEL: counts a fault injected while the feed still streams
+# in (FAULT_LOADED) or after it ended (noted); fault_require_load fails
+# unless most were under load (the feed's duration is sized for that, but a
+# slow machine may stretch the fault loop).
+FAULT_LOADED=0 FAULT_UNLOADED=0
+fault_loaded() {
+  if fault_producing; then
+    FAULT_LOADED=$((FAULT_LOADED + 1))
+  else
+    FAULT_UNLOADED=$((FAULT_UNLOADED + 1))
+    fault_say "note: $1 after the feed ended"
+  fi
+}
+fault_require_load() {
+  fault_say "$FAULT_LOADED fault(s) under load, $FAULT_UNLOADED after the feed ended"
+  [ "$FAULT_LOADED" -ge "$FAULT_UNLOADED" ] ||
+    fail "most faults came after the feed ended: the feed is too short for the fault loop"
+}
 
 # fault_produce_wait [TIMEOUT]: waits for the producer; every message must
 # have been acknowledged.
@@ -92,6 +128,18 @@ fault_produce_wait() {
   rm -f "$T/producer.pid"
   [ "$rc" = 0 ] || fail "the producer failed (exit $rc): $(tail -n 3 "$T/producer.log")"
   assert_eq "$(cat "$T/producer.out")" "produced $FAULT_PRODUCED" "producer's report"
+  # the broker holds all of it: every log starts at 0, the ends add up
+  local marks
+  marks=$("$PY" -c 'import sys
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "fault-watermarks"})
+m = [c.get_watermark_offsets(TopicPartition(sys.argv[2], p), timeout=10) for p in range(int(sys.argv[3]))]
+print(max(lo for lo, hi in m), sum(hi for lo, hi in m))' "$KAFKA_BROKERS" "$TOPIC" "$FAULT_PARTITIONS") ||
+    fail "cannot read the topic's watermarks"
+  [ "${marks% *}" = 0 ] ||
+    fail "the devbroker dropped the oldest events of a partition (log start ${marks% *}): more partitions (TW_FAULT_PARTITIONS)"
+  [ "${marks#* }" = $((FAULT_PRODUCED + FAULT_EXTRA)) ] ||
+    fail "the topic holds ${marks#* } messages, $((FAULT_PRODUCED + FAULT_EXTRA)) were produced"
 }
 
 # ---- projectors ----
@@ -370,7 +418,7 @@ fault_reference() {
   local a d u
   read -r a d u _ <"$T/ref.counts"
   local want
-  want="$(json_get accepted) $(json_get dead_lettered) $(json_get duplicates)"
+  want="$(($(json_get accepted) + FAULT_EXTRA)) $(json_get dead_lettered) $(json_get duplicates)"
   [ "$a $d $u" = "$want" ] ||
     fail "reference run: accepted, dead-lettered, duplicates = $a $d $u; the scenario says $want"
   "$PY" -c 'import json, sys
@@ -386,8 +434,9 @@ for k in sorted(d): print(k, d[k])' "$T/expected.json" >"$T/expected.reasons"
 # counts, duplicates ignored, no event twice, the reconciliation line, peak
 # RSS. Appends the table row, then fails if anything differed.
 fault_check() {
-  local name=$1 a d u nxt logn logd deadn deadd
+  local name=$1 a d u nxt logn logd deadn deadd produced
   fault_produce_wait
+  produced=$((FAULT_PRODUCED + FAULT_EXTRA))
   fault_caught_up 300 || FAULT_FAILED+=("the run did not catch up within 300s")
   fault_stop_all
   kill "$(cat "$T/rss-sampler.pid")" 2>/dev/null || true
@@ -409,8 +458,8 @@ fault_check() {
   [ "$logn" = "$a" ] || FAULT_FAILED+=("audit.event_log has $logn rows, the partitions counted $a accepted")
   [ "$deadn" = "$d" ] || FAULT_FAILED+=("ingest.dead_letter has $deadn rows, the partitions counted $d")
   [ "$deadn" = "$deadd" ] || FAULT_FAILED+=("$((deadn - deadd)) dead letter(s) twice for one offset")
-  [ "$nxt" = "$FAULT_PRODUCED" ] ||
-    FAULT_FAILED+=("stored next offsets add up to $nxt, $FAULT_PRODUCED were produced")
+  [ "$nxt" = "$produced" ] ||
+    FAULT_FAILED+=("stored next offsets add up to $nxt, $produced were produced")
   # lost: what the reference has and the run does not; duplicated: rows
   # beyond one per event, and what the run has and the reference does not
   lost=$(($(LC_ALL=C comm -23 "$T/ref.ids" "$T/run.ids" | wc -l) +
@@ -421,12 +470,12 @@ fault_check() {
   [ "$dup" = 0 ] || FAULT_FAILED+=("$dup event(s) logged or dead-lettered beyond the reference run")
 
   local sum=$((a + d + u)) line
-  line="$name: produced $FAULT_PRODUCED = accepted $a + dead-lettered $d + duplicates ignored $u"
-  if [ "$sum" = "$FAULT_PRODUCED" ]; then
+  line="$name: produced $produced = accepted $a + dead-lettered $d + duplicates ignored $u"
+  if [ "$sum" = "$produced" ]; then
     echo "$line"
   else
     echo "$line: DOES NOT ADD UP ($sum)"
-    FAULT_FAILED+=("reconciliation: $sum accounted for, $FAULT_PRODUCED produced")
+    FAULT_FAILED+=("reconciliation: $sum accounted for, $produced produced")
   fi
 
   local peak per=""
@@ -439,7 +488,7 @@ fault_check() {
   echo "$name: peak RSS $((peak / 1024)) MB over $FAULT_PROCS projector process(es):${per:- none sampled}"
   if [ -n "${TW_FAULT_TABLE:-}" ]; then
     printf '| %-13s | %5s | %8s | %-12s | %4s | %10s | %8s |\n' "$name" "$FAULT_INJECTED" \
-      "$FAULT_PRODUCED" "$digest_eq" "$lost" "$dup" "$((peak / 1024)) MB" >>"$TW_FAULT_TABLE"
+      "$produced" "$digest_eq" "$lost" "$dup" "$((peak / 1024)) MB" >>"$TW_FAULT_TABLE"
   fi
   if [ ${#FAULT_FAILED[@]} -gt 0 ]; then
     local f

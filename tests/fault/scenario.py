@@ -31,6 +31,10 @@ python3-confluent-kafka):
   scenario.py --reference DIR --pairs P          reference CSVs only
   scenario.py --brokers B --events N --seed S --pairs P [--rate R]
               [--expect FILE] [--pydir DIR]
+  scenario.py --brokers B --heartbeats P,P... --tag TAG --pairs P
+              one FeedHeartbeat into each listed partition (explicitly), from
+              a twinning the scenario never signs: accepted whatever the
+              state, for a test that needs a known event in a partition
 Prints "produced N" when every message is acknowledged; exit 1 otherwise.
 --rate R produces at about R messages/s (0: as fast as possible), so a
 fault run can be under load for as long as it needs.
@@ -568,6 +572,20 @@ class Scenario:
                 "made": dict(sorted(self.kinds.items()))}
 
 
+def heartbeats(pb, npairs, partitions, tag):
+    """(partition, key, value) of one FeedHeartbeat per partition."""
+    sc = Scenario(pb, 0, npairs, 0)
+    p = sc.unsigned[0]
+    out = []
+    for n, part in enumerate(partitions):
+        e = sc.header(p, 0)
+        e.source_ref = "HB-%s-%d" % (tag, n)
+        e.event_id = event_id(e.source_system, e.source_ref)
+        e.feed_heartbeat.SetInParent()
+        out.append((part, p.key, e.SerializeToString()))
+    return out
+
+
 def produce(brokers, topic, msgs, rate):
     from confluent_kafka import KafkaException, Producer
     errors = []
@@ -577,14 +595,17 @@ def produce(brokers, topic, msgs, rate):
             errors.append(err)
 
     p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "acks": "all",
-                  "compression.type": "lz4", "linger.ms": 5 if rate else 20,
+                  # larger batches compress better: the devbroker keeps 5 MB a partition
+                  "compression.type": "lz4", "linger.ms": 20,
                   "batch.num.messages": 10000, "queue.buffering.max.messages": 1000000,
                   "queue.buffering.max.kbytes": 1048576, "message.timeout.ms": 300000})
     t0 = time.monotonic()
-    for n, (key, value) in enumerate(msgs):
+    for n, m in enumerate(msgs):
+        key, value = m[-2:]
+        part = {"partition": m[0]} if len(m) == 3 else {}  # else by key, as feedgen
         while True:
             try:
-                p.produce(topic, value=value, key=key, on_delivery=on_delivery)
+                p.produce(topic, value=value, key=key, on_delivery=on_delivery, **part)
                 break
             except BufferError:
                 p.poll(0.05)
@@ -615,16 +636,25 @@ def main():
     ap.add_argument("--reference", help="write agencies.csv and localities.csv here")
     ap.add_argument("--expect", help="write the expected outcome here (JSON)")
     ap.add_argument("--pydir", help="where events_pb2 is (generated there when missing)")
+    ap.add_argument("--heartbeats", help="P,P,...: one heartbeat into each of these partitions")
+    ap.add_argument("--tag", default="x", help="makes the --heartbeats' event ids unique")
     a = ap.parse_args()
     if a.pairs < 10:
         ap.error("--pairs must be at least 10")
     if a.reference:
         write_reference(a.reference, a.pairs)
+    pydir = a.pydir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "twfault-py-%d" % os.getpid())
+    if a.heartbeats:
+        if not a.brokers:
+            ap.error("--heartbeats needs --brokers")
+        msgs = heartbeats(load_pb(pydir), a.pairs, [int(x) for x in a.heartbeats.split(",")], a.tag)
+        produce(a.brokers, a.topic, msgs, 0)
+        print("produced %d" % len(msgs))
+        return
     if a.events <= 0:
         return
     if not a.brokers and not a.expect:
         ap.error("--brokers or --expect is needed with --events")
-    pydir = a.pydir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "twfault-py-%d" % os.getpid())
     sc = Scenario(load_pb(pydir), a.seed, a.pairs, a.events).build()
     exp = sc.expectation()
     if a.expect:
