@@ -17,7 +17,7 @@ fault_wait_assigned proj 60
 
 # step COMMAND...: one fault, then 0.3 to 1.2 s of work under it
 step() {
-  fault_producing || fail "the feed has ended before \"$*\": the projector is not under load"
+  fault_loaded "\"$*\""
   fault_broker "$@"
   fault_injected
   fault_sleep_ms 300 1200
@@ -38,7 +38,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
   step fail Heartbeat UNKNOWN_MEMBER_ID 1
   # every partition's leader moved to the next broker, twice
   for shift in 1 2; do
-    for p in 0 1 2 3 4 5; do fault_broker leader "$TOPIC" "$p" $(((p + shift + r) % 3 + 1)); done
+    for ((p = 0; p < FAULT_PARTITIONS; p++)); do
+      fault_broker leader "$TOPIC" "$p" $(((p + shift + r) % 3 + 1))
+    done
     fault_injected
     fault_sleep_ms 300 1000
   done
@@ -55,6 +57,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     fault_invariant "after broker $b down and up"
   done
 done
+fault_require_load
 fault_say "$FAULT_INJECTED broker faults; $(fault_count 'kafka' proj) Kafka lines in the projector's log"
 
 fault_check broker

@@ -45,7 +45,7 @@ SQL
 
 commit=0 wal=0 mid=0 other=0 misses=0
 for ((k = 1; k <= CUTS; k++)); do
-  fault_producing || fail "cut $k: the feed has ended, the projector is not under load"
+  fault_loaded "cut $k"
   before=$(fault_count 'reconnected to PostgreSQL' proj)
   case $((k % 3)) in
     1) hit=$(terminate "state = 'active' AND query LIKE 'SELECT ingest.advance_offsets%'") ;;
@@ -72,6 +72,7 @@ for ((k = 1; k <= CUTS; k++)); do
   fault_sleep_ms 100 600
 done
 fault_say "connections cut: $commit at the end of the transaction ($wal of them in COMMIT's WAL flush), $mid mid-transaction, $other between batches; $misses attempt(s) found nothing to cut"
+fault_require_load
 [ "$commit" -ge 1 ] || fail "no cut landed at the end of a transaction"
 [ "$mid" -ge 1 ] || fail "no cut landed mid-transaction"
 

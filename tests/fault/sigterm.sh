@@ -18,7 +18,7 @@ for ((k = 1; k <= STOPS; k++)); do
   # odd stops land while the backlog of the restart is being written, even
   # ones anywhere in the steady stream
   if ((k % 2)); then fault_sleep_ms 100 400; else fault_sleep_ms 400 3000; fi
-  fault_producing || fail "stop $k: the feed has ended, the projector is not under load"
+  fault_loaded "stop $k"
   fault_stop "proj-$k" 5
   fault_injected
   [ "$FAULT_STOP_RC" != 124 ] || fail "stop $k: proj-$k did not exit within 5 s of SIGTERM (SIGKILLed)"
@@ -29,5 +29,6 @@ for ((k = 1; k <= STOPS; k++)); do
   fault_say "stop $k: exit 0 in $FAULT_STOP_MS ms; $(grep 'stopped: ' "$T/proj-$k.log" | sed 's/.*stopped: //')"
 done
 
+fault_require_load
 fault_start proj-final
 fault_check sigterm
