@@ -37,11 +37,11 @@ fault_sleep_ms 500 2000
 fault_start g4
 fault_injected
 fault_wait_assigned g4 60
-# settled: g2, g3 and g4 hold all six partitions between them, for 2 s
+# settled: g2, g3 and g4 hold all the partitions between them, for 2 s
 stable=0 last=""
 for ((i = 0; i < 600 && stable < 20; i++)); do
   now="$(partitions g2)/$(partitions g3)/$(partitions g4)"
-  if [ "$(tr '/' ' ' <<<"$now" | wc -w)" = 6 ] && ! grep -q '//\|^/\|/$' <<<"$now" && [ "$now" = "$last" ]; then
+  if [ "$(tr '/' ' ' <<<"$now" | wc -w)" = "$FAULT_PARTITIONS" ] && ! grep -q '//\|^/\|/$' <<<"$now" && [ "$now" = "$last" ]; then
     stable=$((stable + 1))
   else
     stable=0
@@ -57,39 +57,54 @@ fault_invariant "after g1 killed and g4 added"
 # librdkafka notices the lost session as soon as it runs again and revokes
 # the partitions, and a batch not yet sent is then dropped. So it is stopped
 # with a batch sent and held in transit, as a network or a stalled
-# PostgreSQL would hold it: its backend is SIGSTOPped first (while idle,
-# holding no lock), the projector sends its next batch into that
-# connection, then the projector itself is SIGSTOPped.
+# PostgreSQL would hold it, and that batch is one we choose, so that nothing
+# but the offsets can refuse it: the feed is paused until g2 has committed
+# its partitions to their ends, its PostgreSQL backend is SIGSTOPped while
+# idle (holding no lock), one heartbeat (valid whatever the state) goes into
+# each of its partitions, g2 sends that batch into the stopped backend, and
+# then g2 itself is SIGSTOPped and the feed resumes.
 held=$(partitions g2)
 [ -n "$held" ] || fail "g2 holds no partition: nothing to be a zombie of"
 list=$(tr ' ' ',' <<<"$held")
-backend="" queued=0
-for try in $(seq 1 50); do
-  fault_producing || fail "the feed has ended: the zombie would have nothing to commit"
-  read -r backend queued < <(fault_pg_conn g2)
-  [ -n "$backend" ] || fail "cannot find g2's PostgreSQL backend"
+producer="" backend=""
+zfail() { # leave nothing stopped behind for the harness's cleanup
+  kill -CONT ${producer:+"$producer"} ${backend:+"$backend"} 2>/dev/null || true
+  fail "$@"
+}
+if fault_producing; then
+  producer=$(cat "$T/producer.pid")
+  kill -STOP "$producer" 2>/dev/null || producer="" # it may just have finished
+fi
+for ((i = 0; i < 300; i++)); do
+  lag=$("$TWINCTL" status | awk -v l=",$list," 'f && index(l, "," $1 ",") { s += $4 } /^partition\thigh/ { f = 1 } /^$/ { f = 0 } END { print s + 0 }')
+  [ "$lag" = 0 ] && break
+  sleep 0.1
+done
+[ "$lag" = 0 ] || zfail "g2 did not commit its partitions [$held] to their ends within 30 s"
+read -r backend _ < <(fault_pg_conn g2)
+[ -n "$backend" ] || zfail "cannot find g2's PostgreSQL backend"
+for ((i = 0; i < 50; i++)); do
   [ "$(q "SELECT state FROM pg_stat_activity WHERE pid = $backend")" = idle ] || { sleep 0.02; continue; }
   kill -STOP "$backend"
-  # still idle once stopped (it did not start on a batch in between)?
-  if [ "$(q "SELECT state FROM pg_stat_activity WHERE pid = $backend")" != idle ]; then
-    kill -CONT "$backend"
-    sleep 0.02
-    continue
-  fi
-  for ((i = 0; i < 30; i++)); do # g2 sends its next batch into the stopped backend
-    read -r _ queued < <(fault_pg_conn g2)
-    [ "$queued" -gt 0 ] && break
-    sleep 0.1
-  done
-  [ "$queued" -gt 0 ] && break
-  kill -CONT "$backend" # nothing sent in 3 s: try again
+  # still idle once stopped (no Kafka-side work reaches PostgreSQL now, but be sure)
+  [ "$(q "SELECT state FROM pg_stat_activity WHERE pid = $backend")" = idle ] && break
+  kill -CONT "$backend"
 done
-[ "$queued" -gt 0 ] || fail "g2 never had a batch in flight to become a zombie with"
 before=$(q "SELECT string_agg(next_offset::text, ',' ORDER BY kafka_partition) FROM ingest.partition_offset WHERE kafka_partition IN ($list)")
+fault_heartbeats "$list" zombie
+queued=0
+for ((i = 0; i < 100; i++)); do # g2 sends its batch of heartbeats into the stopped backend
+  read -r _ queued < <(fault_pg_conn g2)
+  [ "$queued" -gt 0 ] && break
+  sleep 0.1
+done
+[ "$queued" -gt 0 ] || zfail "g2 sent nothing to PostgreSQL within 10 s of the heartbeats"
+sleep 0.2 # the whole pipeline
 mark=$(wc -l <"$T/g2.log")
 fault_kill g2 STOP
 fault_injected
-fault_say "zombie: g2 stopped holding [$held] at offsets [$before], $queued bytes of its next batch held before backend $backend"
+[ -z "$producer" ] || kill -CONT "$producer"
+fault_say "zombie: g2 stopped holding [$held] at offsets [$before], its batch of heartbeats held before backend $backend ($queued bytes)"
 # the others take its partitions (after the session timeout) and commit
 for ((i = 0; i < 600; i++)); do
   moved=$(q "SELECT count(*) FROM ingest.partition_offset o JOIN unnest('{$list}'::int[], '{$before}'::bigint[]) b(p, n) ON o.kafka_partition = b.p WHERE o.next_offset > b.n")
