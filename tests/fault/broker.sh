@@ -11,16 +11,16 @@
 fault_up --brokers 3
 
 if [ "$FAULT_FULL" = 1 ]; then ROUNDS=3; else ROUNDS=1; fi
-fault_produce_bg $((ROUNDS * 27 + 3))
+fault_produce_bg $((ROUNDS * 25 + 3))
 fault_start proj
 fault_wait_assigned proj 60
 
-# step COMMAND...: one fault, then 0.3 to 1.2 s of work under it
+# step COMMAND...: one fault, then 0.3 to 1 s of work under it
 step() {
   fault_loaded "\"$*\""
   fault_broker "$@"
   fault_injected
-  fault_sleep_ms 300 1200
+  fault_sleep_ms 300 1000
   tw_pid_alive "$T/proj.pid" || fail "the projector exited after \"$*\""
   fault_invariant "after \"$*\""
 }
@@ -50,7 +50,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   for b in 2 1; do
     fault_broker down "$b"
     fault_injected
-    fault_sleep_ms 1500 3000
+    fault_sleep_ms 1500 2500
     fault_broker up "$b"
     fault_sleep_ms 300 1000
     tw_pid_alive "$T/proj.pid" || fail "the projector exited after broker $b was down"

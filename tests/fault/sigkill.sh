@@ -17,11 +17,11 @@ KILLS=${TW_FAULT_KILLS:-20}
 # the fault under test is the projector's state, not group membership
 # (group.sh covers that), and 20 kills must fit in ops/test's budget.
 if [ "$FAULT_FULL" = 1 ]; then
-  SAME_GROUP=1 KILL_MS="200 4000" CYCLE_S=14
+  SAME_GROUP=1 KILL_MS="200 4000" CYCLE_DS=140 # tenths of a second a kill takes
 else
-  SAME_GROUP=0 KILL_MS="30 1500" CYCLE_S=4
+  SAME_GROUP=0 KILL_MS="30 900" CYCLE_DS=36
 fi
-fault_produce_bg $((KILLS * CYCLE_S))
+fault_produce_bg $((KILLS * CYCLE_DS / 10))
 fault_reference_start # no fault touches PostgreSQL or the broker: it can run alongside
 
 for ((k = 1; k <= KILLS; k++)); do

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 fault_up
 
-if [ "$FAULT_FULL" = 1 ]; then STOPS=10 CYCLE_S=10; else STOPS=5 CYCLE_S=7; fi
+if [ "$FAULT_FULL" = 1 ]; then STOPS=10 CYCLE_S=10; else STOPS=4 CYCLE_S=7; fi
 fault_produce_bg $((STOPS * CYCLE_S))
 fault_reference_start # no fault touches PostgreSQL or the broker: it can run alongside
 
