@@ -8,6 +8,9 @@
 # membership costs nothing. The final state must equal the reference run's.
 . "$(dirname "$0")/../integration/harness.sh"
 . "$(dirname "$0")/lib.sh"
+# the devbroker may lose a few acknowledged messages when leaders move (see
+# fault_produce_wait): compare with what it holds, and say so
+FAULT_BROKER_MAY_LOSE=1
 fault_up --brokers 3
 
 if [ "$FAULT_FULL" = 1 ]; then ROUNDS=3; else ROUNDS=1; fi

@@ -10,8 +10,9 @@
 #
 # fault_check compares the run with a reference run of the same feed with no
 # fault (a second database, twinwatch_ref, on the same PostgreSQL, projected
-# after the fault run), and that reference with what the scenario generator
-# knows the outcome must be.
+# alongside the fault run when the faults cannot touch it, after it
+# otherwise), and that reference with what the scenario generator knows the
+# outcome must be.
 #
 # Sizes: a short scenario by default (a few thousand events, for ops/test);
 # TW_FAULT_FULL=1 (ops/test --fault-full) the full one of ~200,000.
@@ -40,6 +41,7 @@ FAULT_INJECTED=0 # faults injected so far ("runs" in the table)
 FAULT_PROCS=0    # projector processes started for the fault run
 FAULT_FAILED=()  # what fault_check found wrong
 FAULT_EXTRA=0    # heartbeats produced besides the scenario (fault_heartbeats), all accepted
+FAULT_BROKER_LOST=0 # acknowledged messages the devbroker does not hold (FAULT_BROKER_MAY_LOSE=1)
 RANDOM=$((FAULT_SEED % 32768)) # seeded: the same moments for the same seed
 
 fault_say() { printf '%s %s\n' "$(date +%T)" "$*"; }
@@ -138,8 +140,19 @@ print(max(lo for lo, hi in m), sum(hi for lo, hi in m))' "$KAFKA_BROKERS" "$TOPI
     fail "cannot read the topic's watermarks"
   [ "${marks% *}" = 0 ] ||
     fail "the devbroker dropped the oldest events of a partition (log start ${marks% *}): more partitions (TW_FAULT_PARTITIONS)"
-  [ "${marks#* }" = $((FAULT_PRODUCED + FAULT_EXTRA)) ] ||
-    fail "the topic holds ${marks#* } messages, $((FAULT_PRODUCED + FAULT_EXTRA)) were produced"
+  local held=${marks#* } want=$((FAULT_PRODUCED + FAULT_EXTRA))
+  [ "$held" = "$want" ] && return 0
+  # librdkafka's mock cluster (the devbroker) loses a few acknowledged
+  # messages of an idempotent producer when partition leaders move while it
+  # produces. broker.sh, which moves them, sets FAULT_BROKER_MAY_LOSE=1: the
+  # run is then compared with the reference run of what the broker holds,
+  # not with the scenario's own account, and the loss is reported.
+  if [ "${FAULT_BROKER_MAY_LOSE:-0}" = 1 ] && [ "$held" -lt "$want" ]; then
+    FAULT_BROKER_LOST=$((want - held))
+    fault_say "NOTE: the devbroker holds $held of the $want acknowledged messages: it lost $FAULT_BROKER_LOST (its leader moves); the run is compared with the reference run of what it holds"
+    return 0
+  fi
+  fail "the topic holds $held messages, $want were produced and acknowledged"
 }
 
 # ---- projectors ----
@@ -171,7 +184,7 @@ fault_wait_assigned() {
 # fault_rss_read PID: VmHWM (peak resident set) of a process in kB, or nothing.
 fault_rss_read() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 
-# fault_rss_sample NAME: records NAME's peak RSS so far ($T/rss/NAME, kB).
+# fault_rss_sample NAME: records NAME's peak RSS so far ($T/rss/NAME.PID, kB).
 # VmHWM only grows, so the last sample before a process ends is its peak.
 fault_rss_sample() {
   local pid kb
@@ -419,13 +432,17 @@ fault_reference() {
   read -r a d u _ <"$T/ref.counts"
   local want
   want="$(($(json_get accepted) + FAULT_EXTRA)) $(json_get dead_lettered) $(json_get duplicates)"
-  [ "$a $d $u" = "$want" ] ||
-    fail "reference run: accepted, dead-lettered, duplicates = $a $d $u; the scenario says $want"
-  "$PY" -c 'import json, sys
+  if [ "$FAULT_BROKER_LOST" = 0 ]; then
+    [ "$a $d $u" = "$want" ] ||
+      fail "reference run: accepted, dead-lettered, duplicates = $a $d $u; the scenario says $want"
+    "$PY" -c 'import json, sys
 d = json.load(open(sys.argv[1]))["dead_letter_reasons"]
 for k in sorted(d): print(k, d[k])' "$T/expected.json" >"$T/expected.reasons"
-  diff -u "$T/expected.reasons" "$T/ref.reasons" >&2 ||
-    fail "reference run: dead letters by reason differ from the scenario's (- scenario, + run)"
+    diff -u "$T/expected.reasons" "$T/ref.reasons" >&2 ||
+      fail "reference run: dead letters by reason differ from the scenario's (- scenario, + run)"
+  else
+    fault_say "NOTE: the reference run is not checked against the scenario's account ($FAULT_BROKER_LOST messages lost by the devbroker)"
+  fi
   fault_say "reference run (no fault): $(cut -d' ' -f1 "$T/ref.digest"), $a accepted, $d dead-lettered, $u duplicates, $((SECONDS - FAULT_REF_T0))s"
 }
 
@@ -436,7 +453,7 @@ for k in sorted(d): print(k, d[k])' "$T/expected.json" >"$T/expected.reasons"
 fault_check() {
   local name=$1 a d u nxt logn logd deadn deadd produced
   fault_produce_wait
-  produced=$((FAULT_PRODUCED + FAULT_EXTRA))
+  produced=$((FAULT_PRODUCED + FAULT_EXTRA - FAULT_BROKER_LOST)) # what the broker holds
   fault_caught_up 300 || FAULT_FAILED+=("the run did not catch up within 300s")
   fault_stop_all
   kill "$(cat "$T/rss-sampler.pid")" 2>/dev/null || true
