@@ -72,7 +72,7 @@ typedef struct tw_pgpipe {
     ev_io io;
     int queued, stmt, running, failed, lost;
     char err[512];
-    char sqlstate[6]; /* of the first error of the last run, "" if none */
+    char sqlstate[6];    /* of the first error of the last run, "" if none */
     char constraint[64]; /* the constraint that error names, "" if none */
     tw_pgpipe_result_fn on_result;
     tw_pgpipe_done_fn on_done;

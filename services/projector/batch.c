@@ -543,8 +543,7 @@ static void on_read_done(void *arg, int ok, const char *err)
 }
 
 void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, const int64_t *start,
-                  int careful,
-                  tw_batch_done_fn done, void *arg)
+                  int careful, tw_batch_done_fn done, void *arg)
 {
     b->careful = careful;
     pipe->sqlstate[0] = pipe->constraint[0] = '\0'; /* of an earlier run */

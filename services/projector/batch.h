@@ -46,17 +46,14 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
  * compare-and-set expects it, and messages below it (already committed)
  * are skipped. A partition's first message must be at stored[p] (or at
  * start[p], where consuming began, when nothing is stored): a batch that
- * would leave a hole in the offsets fails instead. Event ids are not looked up unless careful: the log insert
- * then fails the batch with a unique violation if any id was already logged,
- * and an event failing a stateful check fails it too (it may be a
- * re-delivery): tw_batch_needs_lookups, and the caller runs it again,
- * carefully.
- * done(arg, b, ok, err) is called once; on success the per-partition
- * outcome is in tw_batch_parts. */
+ * would leave a hole in the offsets fails instead. Event ids are not looked up unless careful: the
+ * log insert then fails the batch with a unique violation if any id was already logged, and an
+ * event failing a stateful check fails it too (it may be a re-delivery): tw_batch_needs_lookups,
+ * and the caller runs it again, carefully. done(arg, b, ok, err) is called once; on success the
+ * per-partition outcome is in tw_batch_parts. */
 typedef void (*tw_batch_done_fn)(void *arg, tw_batch *b, int ok, const char *err);
 void tw_batch_run(tw_batch *b, tw_pgpipe *pipe, const int64_t *stored, const int64_t *start,
-                  int careful,
-                  tw_batch_done_fn done, void *arg);
+                  int careful, tw_batch_done_fn done, void *arg);
 
 const tw_batch_part *tw_batch_parts(const tw_batch *b, int *n);
 

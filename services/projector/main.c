@@ -45,8 +45,8 @@ static void launch(tw_projector *pr)
     pr->open = t;
     pr->open_due = 0;
     ev_timer_stop(pr->loop, &pr->batch_timer);
-    tw_batch_run(pr->flight, &pr->pipe, pr->stored, pr->start, pr->careful_batches > 0, on_batch_done,
-                 pr);
+    tw_batch_run(pr->flight, &pr->pipe, pr->stored, pr->start, pr->careful_batches > 0,
+                 on_batch_done, pr);
 }
 
 static void on_lost_recorded(void *arg, int ok, const char *err)
@@ -146,8 +146,7 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         /* A re-delivery, maybe: some events are logged already. Not a
          * failure of anything; the next batches look ids up until they
          * find none. */
-        tw_info("batch of %zu events: %s; the batch is redone with id checks",
-                tw_batch_count(b),
+        tw_info("batch of %zu events: %s; the batch is redone with id checks", tw_batch_count(b),
                 pr->pipe.sqlstate[0] ? "an event id is already in the log" : err);
         pr->careful_batches = 10;
         tw_batch_clear(b);
@@ -158,8 +157,8 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     if (!ok) {
         char why[1400], where[600];
         tw_batch_describe(b, where, sizeof where);
-        snprintf(why, sizeof why, "batch of %zu events (%s) not committed: %s",
-                 tw_batch_count(b), where, err);
+        snprintf(why, sizeof why, "batch of %zu events (%s) not committed: %s", tw_batch_count(b),
+                 where, err);
         tw_batch_clear(b);
         tw_projector_failed(pr, why);
         return;

@@ -424,12 +424,14 @@ static int accept_loss(const char *part, const char *by, const char *note)
                PQgetvalue(r, 0, 2));
         rc = TW_EXIT_OK;
     } else if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 3), "0") != 0) {
-        fprintf(stderr, "twinctl offsets accept-loss: partition %s's stored offset is no longer "
-                        "the start of the lost range (it moved); nothing changed\n",
+        fprintf(stderr,
+                "twinctl offsets accept-loss: partition %s's stored offset is no longer "
+                "the start of the lost range (it moved); nothing changed\n",
                 part);
     } else {
-        fprintf(stderr, "twinctl offsets accept-loss: no open offsets_lost alert with a known "
-                        "range for partition %s (twinctl status lists them)\n",
+        fprintf(stderr,
+                "twinctl offsets accept-loss: no open offsets_lost alert with a known "
+                "range for partition %s (twinctl status lists them)\n",
                 part);
     }
     PQclear(r);
@@ -459,8 +461,7 @@ int twctl_offsets(int argc, char **argv)
         } else if (!part && argv[i][0] != '-') {
             part = argv[i];
         } else {
-            return twctl_usage_error("offsets accept-loss", "unexpected argument \"%s\"",
-                                     argv[i]);
+            return twctl_usage_error("offsets accept-loss", "unexpected argument \"%s\"", argv[i]);
         }
     }
     if (!part || strspn(part, "0123456789") != strlen(part) || strlen(part) > 4)
