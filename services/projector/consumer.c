@@ -226,8 +226,13 @@ void tw_consumer_drain(tw_projector *pr)
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (tw_batch_count(pr->open) == 0)
+        if (tw_batch_count(pr->open) == 0) {
+            /* libev keeps an expired timer's absolute time: set it again,
+             * or every batch after the first is due at once */
+            ev_timer_set(&pr->batch_timer, (double)tw_config_int(pr->cfg, "batch.max_ms") / 1000.0,
+                         0);
             ev_timer_start(pr->loop, &pr->batch_timer);
+        }
         if (tw_batch_add(pr->open, m, now) < 0) {
             tw_projector_failed(pr, "out of memory adding to the batch");
             return;
