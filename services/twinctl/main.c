@@ -24,6 +24,7 @@ static const struct {
     {"dlq", twctl_dlq, "list [--reason R] [--limit N] | show ID: dead letters"},
     {"rebuild", twctl_rebuild, "--yes: recompute every projection from the event log"},
     {"offsets", twctl_offsets, "accept-loss PARTITION --by NAME: resume after retention loss"},
+    {"report", twctl_report, "annual --year Y [--format md|csv|json] [--lang vi|en]"},
 };
 
 static void usage(FILE *out)

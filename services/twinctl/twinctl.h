@@ -28,5 +28,6 @@ int twctl_digest(int argc, char **argv);
 int twctl_dlq(int argc, char **argv);
 int twctl_rebuild(int argc, char **argv);
 int twctl_offsets(int argc, char **argv);
+int twctl_report(int argc, char **argv);
 
 #endif
