@@ -273,7 +273,7 @@ WITH a AS (
      AND f.occurred_at < supervision.year_end(p_year)
      AND f.event_type <> 'feed_heartbeat'
    GROUP BY f.agency_code, f.locality_code
-), p AS (
+), p0 AS (
   SELECT y.agency_code, y.locality_code,
          count(*) FILTER (WHERE y.status <> 'cancelled'
                             AND y.pledged_at >= supervision.year_start(p_year)) AS pledges_made,
@@ -289,6 +289,8 @@ WITH a AS (
            AS overdue_at_year_end
     FROM supervision.pledge_year_end(p_year) y
    GROUP BY y.agency_code, y.locality_code
+), p AS ( -- pairs whose pledges count in the year
+  SELECT * FROM p0 WHERE pledges_made + pledges_due + overdue_at_year_end > 0
 ), t AS (
   SELECT * FROM supervision.twinning_year(p_year)
 ), k AS (
