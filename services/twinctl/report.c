@@ -113,20 +113,20 @@ static tw_report_section sections[] = {
      "SELECT count(DISTINCT CASE WHEN l.level = 'commune' THEN l.parent_code ELSE l.code END),"
      " count(DISTINCT l.code) FILTER (WHERE l.level = 'commune')," MEASURES_SQL
      " FROM r_pair p JOIN ref.locality l ON l.code = p.locality_code",
-     NULL, NULL, NULL},
+     NULL},
     {"districts", "Theo huyện", "By district", NULL, NULL, 0, district_cols, NCOLS(district_cols),
      "SELECT d.code, d.name," MEASURES_SQL " FROM r_pair p"
      " JOIN ref.locality l ON l.code = p.locality_code"
      " JOIN ref.locality d ON d.code = CASE WHEN l.level = 'commune' THEN l.parent_code"
      "                                      ELSE l.code END"
      " GROUP BY d.code, d.name ORDER BY d.code",
-     NULL, NULL, NULL},
+     NULL},
     {"communes", "Theo xã", "By commune", NULL, NULL, 0, commune_cols, NCOLS(commune_cols),
      "SELECT l.code, l.name, d.name," MEASURES_SQL " FROM r_pair p"
      " JOIN ref.locality l ON l.code = p.locality_code AND l.level = 'commune'"
      " LEFT JOIN ref.locality d ON d.code = l.parent_code"
      " GROUP BY l.code, l.name, d.code, d.name ORDER BY d.code, l.code",
-     NULL, NULL, NULL},
+     NULL},
     {"scorecard", "Xếp loại cơ quan, đơn vị", "Agency scorecard",
      "Xếp loại theo bảng supervision.rating_rules (xem README): đúng hạn = sự kiện hoàn thành "
      "cam kết xảy ra không muộn hơn hạn cuối cùng; tỷ lệ thực chất = hoạt động thực chất / "
@@ -140,7 +140,7 @@ static tw_report_section sections[] = {
      " s.overdue_at_year_end, s.rating"
      " FROM supervision.scorecard($1::integer) s LEFT JOIN ref.agency a ON a.code = s.agency_code"
      " ORDER BY s.rank_in_year",
-     NULL, NULL, NULL},
+     NULL},
     {"overdue_pledges", "Cam kết quá hạn tại thời điểm cuối năm", "Pledges overdue at year end",
      NULL, NULL, 0, overdue_cols, NCOLS(overdue_cols),
      "SELECT y.agency_code, y.pledge_id, y.locality_code, l.name, y.category, y.due_date,"
@@ -149,9 +149,38 @@ static tw_report_section sections[] = {
      " LEFT JOIN ref.locality l ON l.code = y.locality_code"
      " WHERE y.status = 'open' AND y.due_date <= make_date($1::integer, 12, 31)"
      " ORDER BY y.due_date, y.agency_code, y.pledge_id",
-     NULL, NULL, NULL},
-    {"alerts", "Cảnh báo trong năm", "Alerts in the year", NULL, NULL, 0, alert_cols,
-     NCOLS(alert_cols), NULL, NULL, NULL, NULL},
+     NULL},
+    {"alerts", "Cảnh báo trong năm", "Alerts in the year",
+     "Phát sinh = mở hoặc mở lại trong năm; nghiêm trọng = cảnh báo có lúc ở mức critical trong "
+     "năm; "
+     "còn mở = chưa xử lý xong lúc 24 giờ ngày 31/12.",
+     "Raised = opened or reopened in the year; critical = alerts critical at some moment of "
+     "the year; open at year end = not resolved at 24:00 on 31/12.",
+     0, alert_cols, NCOLS(alert_cols),
+     "WITH h AS ("
+     " SELECT a.rule, h.alert_id, h.transition_no, h.kind, h.state, h.severity, h.at,"
+     "  h.at >= supervision.year_start($1::integer)"
+     "  AND h.at < supervision.year_end($1::integer) AS in_year"
+     " FROM alerting.alert_history h JOIN alerting.alert a ON a.alert_id = h.alert_id"
+     "), last AS ("
+     " SELECT DISTINCT ON (h.alert_id) h.rule, h.state FROM h"
+     " WHERE h.at < supervision.year_end($1::integer)"
+     " ORDER BY h.alert_id, h.at DESC, h.transition_no DESC"
+     "), first AS ("
+     " SELECT DISTINCT ON (h.alert_id) h.alert_id, h.rule, h.state, h.severity FROM h"
+     " WHERE h.at < supervision.year_start($1::integer)"
+     " ORDER BY h.alert_id, h.at DESC, h.transition_no DESC"
+     "), rules AS (SELECT rule FROM alerting.rule_config UNION SELECT rule FROM alerting.alert)"
+     " SELECT r.rule,"
+     " (SELECT count(*) FROM h WHERE h.rule = r.rule AND h.in_year"
+     "   AND h.kind IN ('open', 'reopen')),"
+     " (SELECT count(*) FROM (SELECT h.alert_id FROM h WHERE h.rule = r.rule AND h.in_year"
+     "   AND h.severity = 'critical' UNION SELECT f.alert_id FROM first f"
+     "   WHERE f.rule = r.rule AND f.severity = 'critical' AND f.state <> 'resolved') c),"
+     " (SELECT count(*) FROM h WHERE h.rule = r.rule AND h.in_year AND h.kind = 'resolve'),"
+     " (SELECT count(*) FROM last WHERE last.rule = r.rule AND last.state <> 'resolved')"
+     " FROM rules r ORDER BY r.rule",
+     NULL},
     {"activity_mix", "Cơ cấu hoạt động thực chất và hình thức so với năm trước",
      "Substantive and formal activity compared with the previous year", NULL, NULL, 0, mix_cols,
      NCOLS(mix_cols),
@@ -167,7 +196,7 @@ static tw_report_section sections[] = {
      "  round(100.0 * sum(substantive_activities)"
      "        / nullif(sum(substantive_activities + formal_activities), 0), 1)"
      " FROM r_pair) m ORDER BY year",
-     NULL, NULL, NULL},
+     NULL},
 };
 
 static int run(PGconn *pg, const char *sql, const char *year, PGresult **out, char *err,
@@ -271,8 +300,6 @@ int twctl_report(int argc, char **argv)
             goto fail;
     for (int k = 0; k < rep.nsections; k++) {
         tw_report_section *s = &sections[k];
-        if (!s->sql)
-            continue;
         if (run(pg, s->sql, year, &s->res, err, sizeof err) < 0) {
             step = s->key;
             goto fail;

@@ -37,9 +37,8 @@ typedef struct tw_report_section {
     int one_row;                   /* a single row: a "measure | value" table, a JSON object */
     const tw_report_col *cols;
     int ncols;
-    const char *sql;                   /* $1 = the year; its columns are cols, in order */
-    PGresult *res;                     /* NULL when the section is not available */
-    const char *absent_vi, *absent_en; /* why, when res is NULL */
+    const char *sql; /* $1 = the year; its columns are cols, in order */
+    PGresult *res;
 } tw_report_section;
 
 typedef struct tw_report {

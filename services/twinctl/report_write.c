@@ -97,10 +97,6 @@ int tw_report_write_md(const tw_report *r, FILE *out, char *err, size_t errlen)
     for (int k = 0; k < r->nsections; k++) {
         const tw_report_section *s = &r->sections[k];
         fprintf(out, "\n## %d. %s\n\n", k + 1, tw_report_title(s, r->lang));
-        if (!s->res) {
-            fprintf(out, "%s\n", en ? s->absent_en : s->absent_vi);
-            continue;
-        }
         md_table(r, s, out);
         if (s->note_vi)
             fprintf(out, "\n%s\n", en ? s->note_en : s->note_vi);
@@ -128,8 +124,6 @@ int tw_report_write_csv(const tw_report *r, FILE *out, char *err, size_t errlen)
     fputs("section,code,name,metric,label,value\n", out);
     for (int k = 0; k < r->nsections; k++) {
         const tw_report_section *s = &r->sections[k];
-        if (!s->res)
-            continue;
         for (int i = 0; i < PQntuples(s->res); i++) {
             char code[512] = "";
             const char *name = "";
@@ -197,9 +191,7 @@ int tw_report_write_json(const tw_report *r, FILE *out, char *err, size_t errlen
     for (int k = 0; k < r->nsections; k++) {
         const tw_report_section *s = &r->sections[k];
         json_t *v;
-        if (!s->res) {
-            v = json_null();
-        } else if (s->one_row) {
+        if (s->one_row) {
             v = PQntuples(s->res) > 0 ? json_row(s, 0) : json_object();
         } else {
             v = json_array();

@@ -32,6 +32,37 @@ lines=$(cat "$S/feed.jsonl" "$D/report-2025.jsonl" | grep -c .)
 assert_eq "$(q 'SELECT count(*) FROM audit.event_log')" "$lines" "every feed line accepted"
 assert_eq "$(q 'SELECT count(*) FROM ingest.dead_letter')" 0 "dead letters"
 
+# alerts as the sentinel writes them (its tables, schemas/004_alerting.sql)
+psql -XAq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+INSERT INTO alerting.alert (alert_id, rule, subject, state, severity, transition_no, opened_at,
+                            changed_at, agency_code, summary_vi, summary_en) VALUES
+  ('00000000-0000-4000-8000-000000000001', 'pledge_overdue', 'TEST-A/P-OVERDUE', 'resolved',
+   'critical', 3, '2025-10-08 09:00+07', '2026-01-10 09:00+07', 'TEST-A', 'quá hạn', 'overdue'),
+  ('00000000-0000-4000-8000-000000000002', 'twinning_dormant', 'TEST-B|20710', 'resolved',
+   'warning', 2, '2024-06-01 09:00+07', '2025-03-01 09:00+07', 'TEST-B', 'ngủ', 'dormant'),
+  ('00000000-0000-4000-8000-000000000003', 'formalism', 'TEST-A', 'acknowledged', 'warning', 4,
+   '2025-11-30 09:00+07', '2025-12-15 09:00+07', 'TEST-A', 'hình thức', 'formalism'),
+  ('00000000-0000-4000-8000-000000000004', 'feed_silent', 'report-test-test-b', 'open',
+   'warning', 1, '2026-01-01 00:30+07', '2026-01-01 00:30+07', 'TEST-B', 'im lặng', 'silent'),
+  ('00000000-0000-4000-8000-000000000005', 'pledge_stalled', 'TEST-A/P-QTY', 'open',
+   'critical', 1, '2024-12-20 09:00+07', '2024-12-20 09:00+07', 'TEST-A', 'đình trệ', 'stalled');
+INSERT INTO alerting.alert_history (alert_id, transition_no, state, severity, at, kind, by_name,
+                                    summary_vi, summary_en)
+SELECT ('00000000-0000-4000-8000-00000000000' || a)::uuid, n, s, v, t::timestamptz, k, b, 'x', 'x'
+  FROM (VALUES (1, 1, 'open', 'warning', '2025-10-08 09:00+07', 'open', 'sentinel'),
+               (1, 2, 'open', 'critical', '2025-10-31 09:00+07', 'escalate', 'sentinel'),
+               (1, 3, 'resolved', 'critical', '2026-01-10 09:00+07', 'resolve', 'sentinel'),
+               (2, 1, 'open', 'warning', '2024-06-01 09:00+07', 'open', 'sentinel'),
+               (2, 2, 'resolved', 'warning', '2025-03-01 09:00+07', 'resolve', 'sentinel'),
+               (3, 1, 'open', 'warning', '2025-02-01 09:00+07', 'open', 'sentinel'),
+               (3, 2, 'resolved', 'warning', '2025-05-01 09:00+07', 'resolve', 'sentinel'),
+               (3, 3, 'open', 'warning', '2025-11-30 09:00+07', 'reopen', 'sentinel'),
+               (3, 4, 'acknowledged', 'warning', '2025-12-15 09:00+07', 'acknowledge', 'Lê Giám Sát'),
+               (4, 1, 'open', 'warning', '2026-01-01 00:30+07', 'open', 'sentinel'),
+               (5, 1, 'open', 'critical', '2024-12-20 09:00+07', 'open', 'sentinel'))
+       AS x(a, n, s, v, t, k, b);
+SQL
+
 check() { # check YEAR FEED... -- CHECKER-ARGS...: every format and language
   local y=$1 feeds=() f l
   shift
@@ -67,6 +98,17 @@ assert_eq "$(q "SELECT pledges_due || ',' || fulfilled_on_time || ',' || on_time
   FROM supervision.agency_scorecard WHERE year = 2025 AND agency_code = 'TEST-B'")" \
   "1,1,100.0,66.7,4,0,EXCELLENT" "supervision.agency_scorecard for TEST-B"
 
+# alerts per rule: raised (opened or reopened in the year), critical at some
+# moment of it, resolved in it, not resolved at its end. The feed_silent alert
+# opened at 00:30 local on 1 January 2026 (still 31 December in UTC).
+alerts() { jq "$1" "[(a['rule'], a['raised'], a['critical'], a['resolved'], a['open_at_year_end']) for a in d['alerts']]"; }
+assert_eq "$(alerts "$T/r2025.en.json")" "[('feed_silent', 0, 0, 0, 0), ('formalism', 2, 0, 1, 1), ('pledge_overdue', 1, 1, 0, 1), ('pledge_stalled', 0, 1, 0, 1), ('twinning_dormant', 0, 0, 1, 0)]" \
+  "alerts in 2025"
+assert_eq "$(alerts "$T/r2024.vi.json")" "[('feed_silent', 0, 0, 0, 0), ('formalism', 0, 0, 0, 0), ('pledge_overdue', 0, 0, 0, 0), ('pledge_stalled', 1, 1, 0, 1), ('twinning_dormant', 1, 0, 0, 1)]" \
+  "alerts in 2024"
+grep -qx '| formalism | 2 | 0 | 1 | 1 |' "$T/r2025.vi.md" || fail "the md alerts table"
+grep -qx 'alerts,pledge_overdue,,critical,Of which critical,1' "$T/r2025.en.csv" || fail "the csv alerts rows"
+
 # the year is over: later events do not change its report
 "$TWINCTL" publish "$D/report-2026.jsonl" >/dev/null
 "$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up with 2026"
@@ -77,6 +119,8 @@ for f in md csv json; do
   cmp -s "$T/again.$f" "$T/r2025.vi.$f" || fail "the 2025 $f report changed after 2026 events"
 done
 check 2026 "$S/feed.jsonl" "$D/report-2025.jsonl" "$D/report-2026.jsonl" --
+assert_eq "$(alerts "$T/r2026.en.json")" "[('feed_silent', 1, 0, 0, 1), ('formalism', 0, 0, 0, 1), ('pledge_overdue', 0, 1, 1, 0), ('pledge_stalled', 0, 1, 0, 1), ('twinning_dormant', 0, 0, 0, 0)]" \
+  "alerts in 2026"
 assert_eq "$(q "SELECT pledges_due || ',' || overdue_at_year_end FROM supervision.agency_scorecard
   WHERE year = 2026 AND agency_code = 'TEST-A'")" "2,2" "TEST-A in 2026 (P-REV-LATER moved into it)"
 
