@@ -399,3 +399,18 @@ SELECT s.agency_code, y.year, s.pledges_due, s.fulfilled_on_time, s.on_time_pct,
                                ::integer FROM audit.event_log),
                        extract(year FROM twinwatch.today())::integer) AS y(year)
   CROSS JOIN LATERAL supervision.scorecard(y.year) s;
+
+-- Supervisors (the role of 004_alerting.sql) read the scorecard and run
+-- the report without reading the event log themselves: the functions that
+-- replay it run as their owner. Reference data names the rows.
+ALTER FUNCTION supervision.pledge_year_end(integer)
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION supervision.twinning_year(integer)
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION supervision.pair_year(integer)
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION supervision.scorecard(integer)
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+GRANT SELECT ON supervision.agency_scorecard, supervision.rating_rules TO twinwatch_supervisor;
+GRANT USAGE ON SCHEMA ref TO twinwatch_supervisor;
+GRANT SELECT ON ref.agency, ref.locality TO twinwatch_supervisor;

@@ -109,6 +109,16 @@ assert_eq "$(alerts "$T/r2024.vi.json")" "[('feed_silent', 0, 0, 0, 0), ('formal
 grep -qx '| formalism | 2 | 0 | 1 | 1 |' "$T/r2025.vi.md" || fail "the md alerts table"
 grep -qx 'alerts,pledge_overdue,,critical,Of which critical,1' "$T/r2025.en.csv" || fail "the csv alerts rows"
 
+# a supervisor (read-only role) gets the same report, and cannot change the
+# rating formula
+PGOPTIONS='-c role=twinwatch_supervisor' "$TWINCTL" report annual --year 2025 --format json >"$T/sup.json" ||
+  fail "report annual as twinwatch_supervisor"
+cmp -s "$T/sup.json" "$T/r2025.vi.json" || fail "the supervisor's report differs"
+set +e
+out=$(psql -XAtq -c "SET ROLE twinwatch_supervisor; UPDATE supervision.rating_rules SET max_overdue = 9" 2>&1)
+set -e
+grep -q 'permission denied' <<<"$out" || fail "a supervisor changed supervision.rating_rules: $out"
+
 # the year is over: later events do not change its report
 "$TWINCTL" publish "$D/report-2026.jsonl" >/dev/null
 "$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up with 2026"
