@@ -77,7 +77,7 @@ static const tw_report_col overdue_cols[] = {
     {"pledge_id", TW_COL_CODE, "Cam kết", "Pledge"},
     {"locality_code", TW_COL_TEXT, "Mã xã", "Locality code"},
     {"locality_name", TW_COL_TEXT, "Địa phương", "Locality"},
-    {"category", TW_COL_TEXT, "Lĩnh vực", "Category"},
+    {"category", TW_COL_CATEGORY, "Lĩnh vực", "Category"},
     {"due_date", TW_COL_DATE, "Hạn", "Due"},
     {"days_overdue", TW_COL_INT, "Số ngày quá hạn", "Days overdue"},
     {"amount_vnd", TW_COL_VND, "Giá trị cam kết", "Pledged"},
@@ -199,8 +199,10 @@ static tw_report_section sections[] = {
      NULL},
 };
 
-static int run(PGconn *pg, const char *sql, const char *year, PGresult **out, char *err,
-               size_t errlen)
+/* Runs sql with $1 = year (when it names $1); the result goes to *out when
+ * out is given (the caller clears it). Returns 0, or -1 with err filled. */
+__attribute__((warn_unused_result)) static int run(PGconn *pg, const char *sql, const char *year,
+                                                   PGresult **out, char *err, size_t errlen)
 {
     char line[400];
     const char *params[1] = {year};

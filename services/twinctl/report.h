@@ -13,15 +13,16 @@ typedef enum { TW_FMT_MD = 0, TW_FMT_CSV, TW_FMT_JSON } tw_report_format;
 
 /* How a column's text value (as PostgreSQL prints it) is shown. */
 typedef enum {
-    TW_COL_TEXT,   /* as is */
-    TW_COL_CODE,   /* as is; part of the row's key in CSV */
-    TW_COL_NAME,   /* as is; the row's name in CSV */
-    TW_COL_INT,    /* 1.234 (vi), 1,234 (en) */
-    TW_COL_VND,    /* 150.000.000 ₫ (vi), 150,000,000 VND (en) */
-    TW_COL_PCT,    /* 92,5% (vi), 92.5% (en) */
-    TW_COL_PP,     /* a change in percentage points: +4,8 / +4.8 */
-    TW_COL_DATE,   /* 31/03/2025 (vi), 2025-03-31 (en) */
-    TW_COL_RATING, /* EXCELLENT -> Xuất sắc / Excellent */
+    TW_COL_TEXT,     /* as is */
+    TW_COL_CODE,     /* as is; part of the row's key in CSV */
+    TW_COL_NAME,     /* as is; the row's name in CSV */
+    TW_COL_INT,      /* 1.234 (vi), 1,234 (en) */
+    TW_COL_VND,      /* 150.000.000 ₫ (vi), 150,000,000 VND (en) */
+    TW_COL_PCT,      /* 92,5% (vi), 92.5% (en) */
+    TW_COL_PP,       /* a change in percentage points: +4,8 / +4.8 */
+    TW_COL_DATE,     /* 31/03/2025 (vi), 2025-03-31 (en) */
+    TW_COL_RATING,   /* EXCELLENT -> Xuất sắc / Excellent */
+    TW_COL_CATEGORY, /* ECONOMIC_MODEL -> Mô hình kinh tế / Economic model */
 } tw_report_kind;
 
 typedef struct tw_report_col {

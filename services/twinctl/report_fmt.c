@@ -61,6 +61,27 @@ static const char *rating_name(const char *v, tw_report_lang lang)
     return v;
 }
 
+static const char *category_name(const char *v, tw_report_lang lang)
+{
+    static const struct {
+        const char *code, *vi, *en;
+    } names[] = {{"ECONOMIC_MODEL", "Mô hình kinh tế", "Economic model"},
+                 {"MODEL_REPLICATION", "Nhân rộng mô hình", "Model replication"},
+                 {"INFRASTRUCTURE", "Cơ sở hạ tầng", "Infrastructure"},
+                 {"HOUSING", "Nhà ở", "Housing"},
+                 {"LIVELIHOOD_GOODS", "Hỗ trợ sinh kế", "Livelihood goods"},
+                 {"CADRE_TRAINING", "Đào tạo cán bộ", "Cadre training"},
+                 {"VOCATIONAL_TRAINING", "Đào tạo nghề", "Vocational training"},
+                 {"JOB_CREATION", "Tạo việc làm", "Job creation"},
+                 {"SOCIAL_SECURITY", "An sinh xã hội", "Social security"},
+                 {"OTHER", "Khác", "Other"},
+                 {"CATEGORY_UNSPECIFIED", "Chưa phân loại", "Unspecified"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(v, names[i].code))
+            return lang == TW_LANG_EN ? names[i].en : names[i].vi;
+    return v;
+}
+
 const char *tw_report_fmt_value(tw_report_kind kind, const char *v, int isnull, tw_report_lang lang,
                                 char *out, size_t outlen)
 {
@@ -95,6 +116,9 @@ const char *tw_report_fmt_value(tw_report_kind kind, const char *v, int isnull, 
         return out;
     case TW_COL_RATING:
         snprintf(out, outlen, "%s", rating_name(v, lang));
+        return out;
+    case TW_COL_CATEGORY:
+        snprintf(out, outlen, "%s", category_name(v, lang));
         return out;
     case TW_COL_TEXT:
     case TW_COL_CODE:

@@ -89,9 +89,9 @@ assert_eq "$(jq "$T/r2025.en.json" "[c['rating'] for c in d['scorecard'] if c['a
   WEAK "TEST-A's rating"
 assert_eq "$(jq "$T/r2025.en.json" "sorted(o['pledge_id'] for o in d['overdue_pledges'] if o['agency_code']=='TEST-A')")" \
   "['P-CANCEL-LATE', 'P-OVERDUE', 'P-REV-LATER']" "TEST-A's pledges overdue at the end of 2025"
-grep -q '^| TEST-A | P-REV-LATER | 20455 | Xã A Tiêng | MODEL_REPLICATION | 31/10/2025 | 61 | 25.000.000 ₫ | 0 ₫ |$' \
+grep -q '^| TEST-A | P-REV-LATER | 20455 | Xã A Tiêng | Nhân rộng mô hình | 31/10/2025 | 61 | 25.000.000 ₫ | 0 ₫ |$' \
   "$T/r2025.vi.md" || fail "the vi report's overdue line for P-REV-LATER (dd/mm/yyyy, ₫)"
-grep -q '^| TEST-A | P-OVERDUE | 20455 | Xã A Tiêng | INFRASTRUCTURE | 2025-09-30 | 92 | 80,000,000 VND | 40,000,000 VND |$' \
+grep -q '^| TEST-A | P-OVERDUE | 20455 | Xã A Tiêng | Infrastructure | 2025-09-30 | 92 | 80,000,000 VND | 40,000,000 VND |$' \
   "$T/r2025.en.md" || fail "the en report's overdue line for P-OVERDUE (VND)"
 assert_eq "$(q "SELECT pledges_due || ',' || fulfilled_on_time || ',' || on_time_pct || ',' ||
   substantive_share || ',' || active_quarters || ',' || overdue_at_year_end || ',' || rating

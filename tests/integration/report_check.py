@@ -341,6 +341,15 @@ def fmt(v, kind, lang):
         return {"vnd": s + (" ₫" if vi else " VND"), "pct": s + "%"}.get(kind, s)
     if kind == "date":
         return date.fromisoformat(v).strftime("%d/%m/%Y" if vi else "%Y-%m-%d")
+    if kind == "category":
+        return {"vi": {"ECONOMIC_MODEL": "Mô hình kinh tế", "MODEL_REPLICATION":
+                       "Nhân rộng mô hình", "INFRASTRUCTURE": "Cơ sở hạ tầng",
+                       "HOUSING": "Nhà ở", "LIVELIHOOD_GOODS": "Hỗ trợ sinh kế",
+                       "CADRE_TRAINING": "Đào tạo cán bộ", "VOCATIONAL_TRAINING": "Đào tạo nghề",
+                       "JOB_CREATION": "Tạo việc làm", "SOCIAL_SECURITY": "An sinh xã hội",
+                       "OTHER": "Khác", "CATEGORY_UNSPECIFIED": "Chưa phân loại"}}.get(
+            lang, {"CATEGORY_UNSPECIFIED": "Unspecified"}).get(
+            v, v.capitalize().replace("_", " "))
     if kind == "rating":
         return {"vi": {"EXCELLENT": "Xuất sắc", "GOOD": "Tốt", "FAIR": "Trung bình",
                        "WEAK": "Yếu"},
@@ -375,7 +384,7 @@ def check_md(path, exp, lang):
             errors.append(f"md: no scorecard line {row}")
     for o in exp["overdue_pledges"]:
         row = md_row([o["agency_code"], o["pledge_id"], o["locality_code"], o["locality_name"],
-                      o["category"], fmt(o["due_date"], "date", lang),
+                      fmt(o["category"], "category", lang), fmt(o["due_date"], "date", lang),
                       fmt(o["days_overdue"], "int", lang), fmt(o["amount_vnd"], "vnd", lang),
                       fmt(o["delivered_vnd"], "vnd", lang)])
         if row not in have:
