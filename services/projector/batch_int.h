@@ -72,4 +72,9 @@ void tw_write_free(tw_batch *b);
 /* Queues the batch's write transaction on pipe. -1 on failure. */
 int tw_write_queue(tw_batch *b, tw_pgpipe *pipe) __attribute__((warn_unused_result));
 
+/* The batch's change notice for the channel twinwatch_projection (see
+ * notify.c) into buf, at most TW_NOTIFY_MAX bytes; returns its length. */
+#define TW_NOTIFY_MAX 7900
+size_t tw_notify_payload(tw_batch *b, char *buf, size_t cap);
+
 #endif

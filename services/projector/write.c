@@ -267,6 +267,8 @@ static const char *SQL_OFFSETS =
     "SELECT ingest.advance_offsets($1, $2::int4[], $3::int8[], $4::int8[], $5::int8[],"
     " $6::int8[], $7::int8[])";
 
+static const char *SQL_NOTIFY = "SELECT pg_notify('twinwatch_projection', $1)";
+
 static void fill_log_and_dead(tw_batch *b)
 {
     tw_pgarr *w = b->wa;
@@ -458,5 +460,14 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
         queue(b, pipe, SQL_PARK, 0, K_ID, K_OFF) < 0 ||
         queue(b, pipe, SQL_SOURCE, 0, S_SOURCE, S_EVENTS) < 0)
         return -1;
+    if (b->stats.accepted > 0) { /* something the sentinel may care about changed */
+        char payload[TW_NOTIFY_MAX + 1];
+        tw_pgparams p;
+        tw_pgparams_clear(&p);
+        tw_notify_payload(b, payload, sizeof payload);
+        tw_pgparams_text(&p, payload);
+        if (tw_pgpipe_send(pipe, SQL_NOTIFY, &p) < 0)
+            return -1;
+    }
     return 0;
 }

@@ -10,6 +10,10 @@ harness_up
 S=$TW_ROOT/ops/sample
 D=$TW_ROOT/tests/integration/data
 "$TWINCTL" load-reference --agencies "$S/agencies.csv" --localities "$S/localities.csv" >/dev/null
+"$PY" "$TW_ROOT/tests/integration/listen.py" "$T/notices" >"$T/listen.out" 2>&1 &
+listener=$!
+for _ in $(seq 50); do grep -q listening "$T/listen.out" && break; sleep 0.1; done
+grep -q listening "$T/listen.out" || fail "listen.py did not start: $(cat "$T/listen.out")"
 start_projector p1
 
 "$TWINCTL" publish "$S/feed.jsonl" "$S/feed-sample.csv" >"$T/publish1.out"
@@ -60,6 +64,44 @@ produced=$(q "SELECT sum(next_offset) FROM ingest.partition_offset")
 sumall=$(q "SELECT sum(accepted + dead_lettered + duplicates) FROM ingest.partition_offset")
 assert_eq "$sumall" "$produced" "produced = accepted + dead-lettered + duplicates"
 echo "reconciliation: produced $produced = accepted $(q 'SELECT sum(accepted) FROM ingest.partition_offset') + dead $(q 'SELECT sum(dead_lettered) FROM ingest.partition_offset') + duplicates $(q 'SELECT sum(duplicates) FROM ingest.partition_offset')"
+
+# every committed batch told its listeners what it changed (the sentinel's
+# trigger): the notices add up to the events accepted, and they name the
+# twinnings written (or say "all" when a batch touched too many to list)
+kill "$listener"
+wait "$listener" || fail "listen.py failed: $(cat "$T/listen.out")"
+# the log's rows of one batch share logged_at (its transaction's start)
+psql -XAtq -v ON_ERROR_STOP=1 -F $'\t' -c "SELECT logged_at, agency_code || '|' || locality_code, coalesce(agency_code || '/' || pledge_id, '')
+   FROM audit.event_log ORDER BY logged_at" >"$T/batches"
+"$PY" - "$T/notices" "$T/batches" <<'PYEOF' ||
+import json, sys
+from collections import OrderedDict
+notices = [json.loads(l) for l in open(sys.argv[1])]
+batches = OrderedDict()
+for line in open(sys.argv[2]):
+    at, tw, pl = line.rstrip("\n").split("\t")
+    b = batches.setdefault(at, {"n": 0, "tw": set(), "pl": set()})
+    b["n"] += 1
+    b["tw"].add(tw)
+    if pl:
+        b["pl"].add(pl)
+batches = list(batches.values())
+assert len(notices) == len(batches), f"{len(notices)} notices for {len(batches)} committed batches"
+listed = 0
+for i, (n, b) in enumerate(zip(notices, batches)):
+    assert n["events"] == b["n"], f"notice {i} says {n['events']} events, its batch logged {b['n']}"
+    if n.get("all"):
+        assert set(n) == {"events", "all"}, f"notice {i}: {n}"
+        continue
+    listed += 1
+    assert set(n["twinnings"]) == b["tw"], f"notice {i} twinnings {sorted(n['twinnings'])} != {sorted(b['tw'])}"
+    assert set(n["pledges"]) <= b["pl"], f"notice {i} names pledges outside its batch"
+    assert set(n["agencies"]) == {t.split("|")[0] for t in b["tw"]}, f"notice {i} agencies"
+    assert n["sources"], f"notice {i} names no source system"
+assert listed, "no notice listed its subjects"
+print(f"notices: {len(notices)} batches, {listed} listing their subjects")
+PYEOF
+  fail "the projector's NOTIFYs do not match what it wrote"
 
 # dead letters are inspectable by an operator
 "$TWINCTL" dlq list --reason unknown_agency | grep -q unknown_agency || fail "dlq list"
