@@ -130,49 +130,41 @@ BEGIN
   RETURN false;
 END $$;
 
--- Brings alerting.activity and alerting.last_event up to the event log. It
--- re-reads a margin behind its watermark: projectors in one group commit
--- concurrently, so a seq below the highest seen can still appear.
+-- Brings alerting.activity and alerting.last_event up to the event log.
+-- Activities are re-read a margin behind the watermark: projectors in one
+-- group commit concurrently, so a seq below the highest seen can still
+-- appear (a batch is at most a few thousand events). last_event only serves
+-- cause_event_id and reads new rows only.
 CREATE FUNCTION alerting.tail() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-  v_from bigint;
+  v_next bigint;
   v_max bigint;
 BEGIN
-  SELECT next_seq INTO v_from FROM alerting.tail_state FOR UPDATE;
-  v_from := greatest(1, v_from - 50000);
-  CREATE TEMP TABLE IF NOT EXISTS tail_rows (seq bigint, event_id uuid, event_type text,
-    agency_code text, locality_code text, pledge_id text, source_system text,
-    occurred_at timestamptz, payload bytea) ON COMMIT DROP;
-  TRUNCATE tail_rows;
-  INSERT INTO tail_rows
-  SELECT seq, event_id, event_type, agency_code, locality_code, pledge_id, source_system,
-         occurred_at, payload
-    FROM audit.event_log WHERE seq >= v_from;
-  SELECT max(seq) INTO v_max FROM tail_rows;
+  SELECT next_seq INTO v_next FROM alerting.tail_state FOR UPDATE;
+  INSERT INTO alerting.activity (event_id, seq, agency_code, occurred_at, substantive)
+  SELECT e.event_id, e.seq, e.agency_code, e.occurred_at,
+         e.event_type = 'training_delivered' OR
+         (e.event_type = 'support_delivered' AND alerting.pb_substantive(e.payload))
+    FROM audit.event_log e
+   WHERE e.seq >= v_next - 20000
+     AND e.event_type IN ('visit', 'support_delivered', 'training_delivered')
+     AND NOT EXISTS (SELECT 1 FROM alerting.activity a WHERE a.event_id = e.event_id);
+  SELECT max(seq) INTO v_max FROM audit.event_log WHERE seq >= v_next;
   IF v_max IS NULL THEN
     RETURN;
   END IF;
-  INSERT INTO alerting.activity (event_id, seq, agency_code, occurred_at, substantive)
-  SELECT event_id, seq, agency_code, occurred_at,
-         event_type = 'training_delivered' OR
-         (event_type = 'support_delivered' AND alerting.pb_substantive(payload))
-    FROM tail_rows
-   WHERE event_type IN ('visit', 'support_delivered', 'training_delivered')
-  ON CONFLICT (event_id) DO NOTHING;
   INSERT INTO alerting.last_event AS x (subject, event_id, seq)
   SELECT DISTINCT ON (s) s, event_id, seq
-    FROM (SELECT 'p:' || agency_code || '/' || pledge_id AS s, event_id, seq
-            FROM tail_rows WHERE pledge_id IS NOT NULL AND pledge_id <> ''
-          UNION ALL
-          SELECT 't:' || agency_code || '|' || locality_code, event_id, seq FROM tail_rows
-          UNION ALL
-          SELECT 'a:' || agency_code, event_id, seq FROM tail_rows
-          UNION ALL
-          SELECT 's:' || source_system, event_id, seq FROM tail_rows) u
+    FROM audit.event_log e,
+         LATERAL (VALUES (CASE WHEN e.pledge_id <> '' THEN 'p:' || e.agency_code || '/' || e.pledge_id END),
+                         ('t:' || e.agency_code || '|' || e.locality_code),
+                         ('a:' || e.agency_code),
+                         ('s:' || e.source_system)) v(s)
+   WHERE e.seq >= v_next AND s IS NOT NULL
    ORDER BY s, seq DESC
   ON CONFLICT (subject) DO UPDATE SET event_id = excluded.event_id, seq = excluded.seq
    WHERE x.seq < excluded.seq;
-  UPDATE alerting.tail_state SET next_seq = greatest(next_seq, v_max + 1);
+  UPDATE alerting.tail_state SET next_seq = v_max + 1;
 END $$;
 
 -- What each rule wants: one row per subject that should have an alert, with
@@ -383,36 +375,48 @@ BEGIN
 END $$;
 
 -- The next instant after now at which some rule's condition changes by
--- time alone (NULL: none).
-CREATE FUNCTION alerting.next_deadline() RETURNS timestamptz LANGUAGE sql STABLE AS $$
-  WITH c AS (SELECT twinwatch.now() AS now)
+-- time alone, over the given subjects (NULL: every subject; empty: none).
+-- The sentinel asks it for all subjects after a full evaluation and for the
+-- batch's subjects after a scoped one, keeping the earlier timer.
+CREATE FUNCTION alerting.next_deadline(p_pledges text[], p_twinnings text[], p_agencies text[],
+                                       p_sources text[])
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+  WITH c AS (SELECT twinwatch.now() AS now,
+                    alerting.cfg('pledge_overdue', 'grace_days') AS grace,
+                    alerting.cfg('pledge_overdue', 'critical_days') AS crit,
+                    make_interval(days => alerting.cfg('pledge_stalled', 'stall_days')::int) AS stall,
+                    make_interval(days => alerting.cfg('twinning_dormant', 'dormant_days')::int) AS dormant,
+                    make_interval(hours => alerting.cfg('feed_silent', 'silence_hours')::int) AS silence,
+                    make_interval(days => alerting.cfg('formalism', 'window_days')::int) AS win)
   SELECT min(t) FROM (
-    SELECT min(x) AS t FROM c, proj.pledge p,
+    SELECT min(x) FROM c, proj.pledge p,
            LATERAL (VALUES (alerting.local_end(p.due_date, 0)),
-                           (alerting.local_end(p.due_date, alerting.cfg('pledge_overdue', 'grace_days'))),
-                           (alerting.local_end(p.due_date, alerting.cfg('pledge_overdue', 'critical_days'))),
-                           (coalesce(p.last_delivery_at, p.pledged_at)
-                              + make_interval(days => alerting.cfg('pledge_stalled', 'stall_days')::int)))
-             v(x)
+                           (alerting.local_end(p.due_date, c.grace)),
+                           (alerting.local_end(p.due_date, c.crit)),
+                           (coalesce(p.last_delivery_at, p.pledged_at) + c.stall)) v(x)
      WHERE p.status = 'open' AND x > c.now
+       AND (p_pledges IS NULL OR (p.agency_code, p.pledge_id) IN
+            (SELECT split_part(s, '/', 1), substr(s, strpos(s, '/') + 1) FROM unnest(p_pledges) s))
     UNION ALL
-    SELECT min(coalesce(t.last_activity_at, t.signed_at)
-               + make_interval(days => alerting.cfg('twinning_dormant', 'dormant_days')::int))
+    SELECT min(coalesce(t.last_activity_at, t.signed_at) + c.dormant)
       FROM proj.twinning t, c
-     WHERE t.status = 'active'
-       AND coalesce(t.last_activity_at, t.signed_at)
-           + make_interval(days => alerting.cfg('twinning_dormant', 'dormant_days')::int) > c.now
+     WHERE t.status = 'active' AND coalesce(t.last_activity_at, t.signed_at) + c.dormant > c.now
+       AND (p_twinnings IS NULL OR (t.agency_code, t.locality_code) IN
+            (SELECT split_part(s, '|', 1), substr(s, strpos(s, '|') + 1) FROM unnest(p_twinnings) s))
     UNION ALL
-    SELECT min(f.last_seen_at + make_interval(hours => alerting.cfg('feed_silent', 'silence_hours')::int))
-      FROM proj.source_feed f, c
-     WHERE f.last_seen_at + make_interval(hours => alerting.cfg('feed_silent', 'silence_hours')::int) > c.now
+    SELECT min(f.last_seen_at + c.silence) FROM proj.source_feed f, c
+     WHERE f.last_seen_at + c.silence > c.now
+       AND (p_sources IS NULL OR f.source_system = ANY (p_sources))
     UNION ALL
-    -- an activity leaves the trailing window, or a future-dated one enters it
-    SELECT min(x) FROM c, alerting.activity a,
-           LATERAL (VALUES (a.occurred_at),
-                           (a.occurred_at + make_interval(days => alerting.cfg('formalism', 'window_days')::int)))
-             v(x)
-     WHERE x > c.now) u $$;
+    -- the oldest activity in the window leaves it (index on occurred_at)
+    SELECT min(a.occurred_at) + min(c.win) FROM alerting.activity a, c
+     WHERE a.occurred_at > c.now - c.win
+       AND (p_agencies IS NULL OR a.agency_code = ANY (p_agencies))
+    UNION ALL
+    -- a future-dated activity enters it
+    SELECT min(a.occurred_at) FROM alerting.activity a, c
+     WHERE a.occurred_at > c.now
+       AND (p_agencies IS NULL OR a.agency_code = ANY (p_agencies))) u(t) $$;
 
 -- One evaluation: p_scope is the projector's NOTIFY payload
 -- ({"twinnings": [...], "pledges": [...], "agencies": [...], "sources": [...]}),
@@ -428,6 +432,9 @@ DECLARE
   v_a text[];
   v_s text[];
 BEGIN
+  -- one evaluation or acknowledgement at a time: each diffs against alert
+  -- rows the other may be changing (a second sentinel only waits)
+  PERFORM pg_advisory_xact_lock(16017);
   PERFORM alerting.tail();
   IF NOT v_all THEN
     v_p := ARRAY(SELECT jsonb_array_elements_text(coalesce(p_scope -> 'pledges', '[]')));
@@ -440,7 +447,7 @@ BEGIN
                + alerting.apply_rule('twinning_dormant', v_t)
                + alerting.apply_rule('formalism', v_a)
                + alerting.apply_rule('feed_silent', v_s);
-  next_at := alerting.next_deadline();
+  next_at := alerting.next_deadline(v_p, v_t, v_a, v_s);
   now_at := twinwatch.now();
 END $$;
 
@@ -456,6 +463,7 @@ BEGIN
     RAISE EXCEPTION 'an acknowledgement needs who (--by) and why (--note)'
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  PERFORM pg_advisory_xact_lock(16017); -- see alerting.evaluate
   SELECT * INTO a FROM alerting.alert WHERE alert_id = p_alert_id FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'no alert %', p_alert_id USING ERRCODE = 'no_data_found';

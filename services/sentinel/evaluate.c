@@ -28,6 +28,7 @@ struct tw_eval {
     ev_timer deadline;        /* the next instant a rule changes by time alone */
     ev_timer kick;            /* zero delay: after this iteration's notifications */
     int all;                  /* next evaluation covers every subject */
+    int scoped;               /* the running one covers some subjects only */
     int due;                  /* the deadline passed */
     json_t *pending[N_SCOPE]; /* subjects to evaluate, as objects (sets) */
     char scope[32];           /* what the running evaluation covers, for logs */
@@ -121,12 +122,22 @@ static void on_evaluated(void *arg, int ok, const char *err)
     else
         tw_debug("evaluation (%s): no transition, %.1f ms; next deadline %s", e->scope, ms,
                  e->next_at);
+    /* a millisecond late rather than early; an early wake-up finds nothing
+     * and re-arms for the right instant anyway */
+    double in = e->next_in - ms / 1000.0 + 0.001;
+    if (in < 0)
+        in = 0;
+    /* A scoped evaluation knows only its subjects' next deadline: it may
+     * bring the timer forward, never push it back (a deadline that moved
+     * later costs one full evaluation that finds nothing, then re-arms). */
+    if (e->scoped && ev_is_active(&e->deadline) &&
+        (!e->has_next || ev_timer_remaining(e->loop, &e->deadline) <= in)) {
+        schedule(e);
+        return;
+    }
     ev_timer_stop(e->loop, &e->deadline);
     if (e->has_next) {
-        /* a millisecond late rather than early; an early wake-up finds
-         * nothing and re-arms for the same instant anyway */
-        double in = e->next_in - ms / 1000.0 + 0.001;
-        ev_timer_set(&e->deadline, in > 0 ? in : 0, 0);
+        ev_timer_set(&e->deadline, in, 0);
         ev_timer_start(e->loop, &e->deadline);
     }
     schedule(e);
@@ -143,7 +154,8 @@ static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
     if (tw_listener_busy(e->l) || !(e->all || e->due || pending_any(e)))
         return;
     tw_pgparams_clear(&q);
-    if (e->all || e->due) {
+    e->scoped = !(e->all || e->due);
+    if (!e->scoped) {
         snprintf(e->scope, sizeof e->scope, "%s", e->all ? "all subjects" : "deadline");
         tw_pgparams_text(&q, NULL);
     } else {

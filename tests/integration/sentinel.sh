@@ -158,6 +158,15 @@ check_cause "pledge_stalled resolves on a delivery" pledge_stalled $A/P-14 4 SN-
 clock 2026-05-11T09:59:58+07:00
 check_instant "pledge_stalled reopens" pledge_stalled $A/P-20 3 2026-05-11T10:00:00+07:00 "open warning #3"
 
+# --- a deadline that only a batch's scoped evaluation knows (no clock jump,
+# no full evaluation): a new source's heartbeat 3 s short of 48 h ago
+hb=$(q "SELECT to_char((twinwatch.now() - interval '48 hours' + interval '3 seconds')
+        AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS+07:00')")
+ev $A $L sms-gw "$hb" '"feedHeartbeat":{}' >"$T/in"; publish <"$T/in"
+assert_eq "$(field feed_silent sms-gw state)" "" "feed_silent of sms-gw before its instant"
+check_instant "feed_silent after a scoped evaluation" feed_silent sms-gw 1 \
+  "$(date -d "$hb + 48 hours" +%Y-%m-%dT%H:%M:%S.%3N%:z)" "open warning #1"
+
 # --- pledge_overdue: due 30/06 + 7 days; acknowledged by the supervisor only
 clock 2026-07-07T23:59:58+07:00
 sleep 0.5
