@@ -29,7 +29,8 @@ struct tw_publisher {
     ev_timer kick;
     int64_t fetched_upto; /* highest outbox id produced (or being produced) */
     int want_fetch, fetched_rows, in_flight;
-    int64_t *acked; /* acknowledged ids not yet marked sent */
+    int64_t refused; /* lowest id librdkafka refused in this fetch, 0: none */
+    int64_t *acked;  /* acknowledged ids not yet marked sent */
     size_t n_acked, cap_acked, n_marking;
     long long published, marked;
 };
@@ -47,12 +48,17 @@ static const char *SQL_FETCH =
     " JOIN alerting.alert a USING (alert_id)"
     " WHERE o.sent_at IS NULL AND o.id > $1::int8 ORDER BY o.id LIMIT 500";
 
-static void schedule(tw_publisher *p)
+static void schedule_in(tw_publisher *p, double delay)
 {
     if (!ev_is_active(&p->kick)) {
-        ev_timer_set(&p->kick, 0, 0);
+        ev_timer_set(&p->kick, delay, 0);
         ev_timer_start(p->loop, &p->kick);
     }
+}
+
+static void schedule(tw_publisher *p)
+{
+    schedule_in(p, 0);
 }
 
 static int state_of(const char *s)
@@ -91,8 +97,9 @@ static void produce_row(tw_publisher *p, const PGresult *r, int i)
     size_t len = twinwatch__v1__alert__get_packed_size(&a);
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) {
-        tw_error("out of memory encoding alert %s #%u; retried at the next fetch", a.alert_id,
-                 a.transition_no);
+        tw_error("out of memory encoding alert %s #%u; retrying", a.alert_id, a.transition_no);
+        if (!p->refused || id < p->refused)
+            p->refused = id;
         return;
     }
     twinwatch__v1__alert__pack(&a, buf);
@@ -102,8 +109,10 @@ static void produce_row(tw_publisher *p, const PGresult *r, int i)
         RD_KAFKA_V_OPAQUE((void *)(intptr_t)id), RD_KAFKA_V_END);
     if (e) {
         free(buf);
-        tw_error("produce alert %s #%u to %s: %s; retried at the next fetch", a.alert_id,
-                 a.transition_no, p->topic, rd_kafka_err2str(e));
+        tw_error("produce alert %s #%u to %s: %s; retrying", a.alert_id, a.transition_no, p->topic,
+                 rd_kafka_err2str(e));
+        if (!p->refused || id < p->refused)
+            p->refused = id;
         return;
     }
     buf = NULL; /* owned by librdkafka now */
@@ -131,6 +140,15 @@ static void on_fetched(void *arg, int ok, const char *err)
     }
     if (p->fetched_rows > 0)
         tw_debug("outbox: %d transition(s) sent to %s", p->fetched_rows, p->topic);
+    if (p->refused) {
+        /* fetch again from the first row not handed to librdkafka, in a
+         * moment: its queue is full or memory is short */
+        p->fetched_upto = p->refused - 1;
+        p->refused = 0;
+        p->want_fetch = 1;
+        schedule_in(p, 0.5);
+        return;
+    }
     if (p->fetched_rows == FETCH_LIMIT)
         p->want_fetch = 1;
     schedule(p);
