@@ -326,6 +326,37 @@ assert_eq "$(q "SELECT md5(string_agg(alert_id || state || severity || transitio
 check_topic "after rebuild"
 assert_eq "$(wc -l <"$T/topic.txt")" "$msgs" "alert messages after rebuild + restart"
 
+# --- PostgreSQL restarted: both connections come back and LISTEN again
+# (the rule change below reaches the sentinel only through its NOTIFY)
+ev_conn=$(grep -c "twinwatch-sentinel: connected" "$T/sentinel.log")
+pub_conn=$(grep -c "twinwatch-sentinel-publisher: connected" "$T/sentinel.log")
+tw_pg_run "$(tw_pg_bin)/pg_ctl" -D "$T/pg" -m immediate -w -t 60 restart -o "-p $PGPORT" \
+  -l "$T/pg/server.log" >/dev/null || fail "PostgreSQL restart"
+for i in $(seq 1 100); do
+  [ "$(grep -c "twinwatch-sentinel: connected" "$T/sentinel.log")" -gt "$ev_conn" ] &&
+    [ "$(grep -c "twinwatch-sentinel-publisher: connected" "$T/sentinel.log")" -gt "$pub_conn" ] &&
+    break
+  sleep 0.1
+done
+[ "$i" -lt 100 ] || fail "the sentinel did not reconnect after PostgreSQL restarted"
+sleep 0.5 # its full evaluation after the reconnect
+open_feeds=$(q "SELECT count(*) FROM alerting.alert WHERE rule = 'feed_silent' AND state = 'open'")
+[ "$open_feeds" -ge 1 ] || fail "no open feed_silent alert to resolve"
+"$TWINCTL" rules set feed_silent silence_hours 100000 --by test >/dev/null || fail "rules set"
+for i in $(seq 1 40); do
+  [ "$(q "SELECT count(*) FROM alerting.alert WHERE rule = 'feed_silent' AND state = 'open'")" == 0 ] && break
+  sleep 0.05
+done
+[ "$i" -lt 40 ] || fail "feed_silent alerts not resolved after the rule change and a PostgreSQL restart"
+"$TWINCTL" rules set feed_silent silence_hours 48 --by test >/dev/null || fail "rules set back"
+for i in $(seq 1 40); do
+  [ "$(q "SELECT count(*) FROM alerting.alert WHERE rule = 'feed_silent' AND state = 'open'")" == "$open_feeds" ] && break
+  sleep 0.05
+done
+[ "$i" -lt 40 ] || fail "feed_silent alerts not reopened after the rule was set back"
+wait_outbox
+check_topic "after a PostgreSQL restart"
+
 # --- operator views and production safety
 "$TWINCTL" alerts list --state open --rule pledge_overdue --lang en >"$T/list.out" ||
   fail "alerts list --state open --rule pledge_overdue"
