@@ -49,7 +49,12 @@ int tw_reject_set(tw_reject *rej, tw_reason r, const char *fmt, ...)
 
 tw_event *tw_codec_decode(const void *buf, size_t len, tw_reject *rej)
 {
-    tw_event *ev = twinwatch__v1__event__unpack(NULL, len, buf);
+    return tw_codec_decode_in(buf, len, NULL, rej);
+}
+
+tw_event *tw_codec_decode_in(const void *buf, size_t len, ProtobufCAllocator *alloc, tw_reject *rej)
+{
+    tw_event *ev = twinwatch__v1__event__unpack(alloc, len, buf);
     if (!ev)
         tw_reject_set(rej, TW_R_UNDECODABLE, "%zu bytes are not a twinwatch.v1.Event", len);
     return ev;

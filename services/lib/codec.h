@@ -47,6 +47,10 @@ const char *tw_reason_name(tw_reason r);
 /* Unpacks an Event; NULL with rej filled when the bytes are not one. The
  * caller frees the result with tw_event_free. */
 tw_event *tw_codec_decode(const void *buf, size_t len, tw_reject *rej);
+/* The same with protobuf-c's allocator alloc (NULL: malloc); the event is
+ * then freed however alloc's memory is. */
+tw_event *tw_codec_decode_in(const void *buf, size_t len, ProtobufCAllocator *alloc,
+                             tw_reject *rej);
 
 /* Stateless checks: body known, required fields present, UUID, dates,
  * enums, amounts, occurred_at not more than a day after now_ms, due date

@@ -2,6 +2,8 @@
  * state maps only grow within a batch and are cleared between batches). */
 #include "map.h"
 
+#include "arena.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@ typedef struct {
 struct tw_map {
     slot *slots;
     size_t cap, count;
+    tw_arena *arena; /* keys live there when set: the map is cleared before it is */
 };
 
 static uint64_t fnv1a(const char *s)
@@ -39,9 +42,14 @@ tw_map *tw_map_new(void)
     return m;
 }
 
+void tw_map_use_arena(tw_map *m, tw_arena *a)
+{
+    m->arena = a;
+}
+
 void tw_map_clear(tw_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++)
+    for (size_t i = 0; i < m->cap && !m->arena; i++)
         free(m->slots[i].key);
     memset(m->slots, 0, m->cap * sizeof *m->slots);
     m->count = 0;
@@ -100,7 +108,7 @@ int tw_map_put(tw_map *m, const char *key, void *value)
     uint64_t h = fnv1a(key);
     slot *s = find(m, key, h);
     if (!s->key) {
-        if (!(s->key = strdup(key)))
+        if (!(s->key = m->arena ? tw_arena_strdup(m->arena, key) : strdup(key)))
             return -1;
         s->hash = h;
         m->count++;

@@ -11,6 +11,10 @@ tw_map *tw_map_new(void);
 void tw_map_free(tw_map *m);
 /* Removes every entry, keeping the table's memory. */
 void tw_map_clear(tw_map *m);
+/* Keys are copied into a rather than malloc'd: the map must be cleared
+ * before the arena is reset. */
+struct tw_arena;
+void tw_map_use_arena(tw_map *m, struct tw_arena *a);
 void *tw_map_get(const tw_map *m, const char *key);
 /* Inserts or replaces; the map keeps its own copy of key. -1 if out of memory. */
 int tw_map_put(tw_map *m, const char *key, void *value) __attribute__((warn_unused_result));

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "date.h"
 #include "log.h"
 #include "uuid.h"
@@ -22,10 +23,13 @@ tw_batch *tw_batch_new(const char *topic, tw_state *cache)
     b->seen = tw_map_new();
     b->known = tw_map_new();
     b->keys = tw_map_new();
-    if (!b->st || !b->seen || !b->known || !b->keys) {
+    b->arena = tw_arena_new(256 * 1024);
+    if (!b->st || !b->seen || !b->known || !b->keys || !b->arena) {
         tw_batch_free(b);
         return NULL;
     }
+    tw_map_use_arena(b->seen, b->arena);
+    tw_map_use_arena(b->keys, b->arena);
     for (int i = 0; i < RA__COUNT; i++)
         tw_pgarr_init(&b->ra[i], tw_batch_read_oid(i));
     tw_write_init(b);
@@ -43,29 +47,27 @@ static void clear_known(tw_batch *b)
 
 void tw_batch_clear(tw_batch *b)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        tw_entry *e = &b->e[i];
-        rd_kafka_message_destroy(e->rkm);
-        tw_event_free(e->ev);
-        free(e->canon);
-    }
+    for (size_t i = 0; i < b->n; i++)
+        rd_kafka_message_destroy(b->e[i].rkm);
     b->n = 0;
     b->nparts = 0;
     tw_map_clear(b->seen);
     tw_map_clear(b->keys);
     clear_known(b);
+    tw_arena_reset(b->arena); /* the events, their canonical bytes, the maps' keys */
 }
 
 void tw_batch_free(tw_batch *b)
 {
     if (!b)
         return;
-    if (b->st && b->seen && b->known && b->keys)
+    if (b->st && b->seen && b->known && b->keys && b->arena)
         tw_batch_clear(b);
     free(b->e);
     tw_map_free(b->seen);
     tw_map_free(b->known);
     tw_map_free(b->keys);
+    tw_arena_free(b->arena);
     for (int i = 0; i < RA__COUNT; i++)
         tw_pgarr_free(&b->ra[i]);
     tw_write_free(b);
@@ -154,13 +156,15 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
     if (p->first < 0)
         p->first = m->offset;
     p->next = m->offset + 1;
-    e->ev = tw_codec_decode(m->payload, m->len, &e->rej);
+    e->ev = tw_codec_decode_in(m->payload, m->len, tw_arena_protobuf(b->arena), &e->rej);
     if (!e->ev || tw_codec_check(e->ev, now_ms, e->id, &e->rej) < 0) {
         e->rejected = 1;
         return 0;
     }
-    if (!(e->canon = tw_codec_pack(e->ev, &e->canon_len)))
+    size_t n = twinwatch__v1__event__get_packed_size(e->ev);
+    if (!(e->canon = tw_arena_alloc(b->arena, n)))
         return -1;
+    e->canon_len = twinwatch__v1__event__pack(e->ev, e->canon);
     return 0;
 }
 

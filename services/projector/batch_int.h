@@ -50,11 +50,14 @@ struct tw_batch {
     tw_batch_part parts[TW_MAX_PARTS];
     int nparts;
     tw_state *st;
-    tw_map *seen;  /* event_id text -> first accepted entry in this batch */
-    tw_map *known; /* event_id text -> known_payload already in the log */
-    tw_map *keys;  /* keys queued for the read phase */
+    tw_map *seen;           /* event_id text -> first accepted entry in this batch */
+    tw_map *known;          /* event_id text -> known_payload already in the log */
+    tw_map *keys;           /* keys queued for the read phase */
+    struct tw_arena *arena; /* decoded events, canonical bytes, keys: freed by tw_batch_clear */
     tw_pgarr ra[RA__COUNT];
     tw_pgarr wa[WA__COUNT];
+    tw_source **sources; /* the write phase's source rows, sorted */
+    size_t nsources;     /* room in sources */
     tw_batch_stats stats;
     struct timespec phase_start;
     int oom;

@@ -38,12 +38,17 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
         pr->stored[i] = -1;
     tw_pgparams_clear(&p);
     tw_pgparams_text(&p, pr->topic);
-    if (tw_pgpipe_send(&pr->pipe,
+    tw_pgpipe *pipe = &pr->lanes[0].pipe;
+    if (!pr->lanes[0].pg) {
+        snprintf(pr->err, sizeof pr->err, "not connected to PostgreSQL");
+        return -1;
+    }
+    if (tw_pgpipe_send(pipe,
                        "SELECT kafka_partition, next_offset FROM ingest.partition_offset"
                        " WHERE topic = $1",
                        &p) < 0)
         return -1;
-    tw_pgpipe_finish(&pr->pipe, on_stored_offset, on_read_done, pr);
+    tw_pgpipe_finish(pipe, on_stored_offset, on_read_done, pr);
     if (!read_ok)
         return -1;
     for (int i = 0; list && i < list->cnt; i++) {
@@ -69,16 +74,18 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
     return 0;
 }
 
-/* Finishes the batch being written, and forgets the one being filled: its
- * messages will be read again from the stored offsets. */
+/* Finishes the batches being written, and forgets those being filled:
+ * their messages will be read again from the stored offsets. */
 static void settle_batches(tw_projector *pr)
 {
-    while (pr->pipe.running) /* the read phase, then the write phase it starts */
-        tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
-    tw_batch_clear(pr->open);
-    tw_state_reset(pr->cache); /* partitions may change hands */
-    pr->open_due = 0;
-    ev_timer_stop(pr->loop, &pr->batch_timer);
+    tw_projector_finish(pr);
+    for (int i = 0; i < pr->nlanes; i++) {
+        tw_lane *l = &pr->lanes[i];
+        tw_batch_clear(l->open);
+        tw_state_reset(l->cache); /* partitions may change hands */
+        l->open_due = 0;
+        ev_timer_stop(pr->loop, &l->batch_timer);
+    }
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -204,13 +211,18 @@ static void handle_error(tw_projector *pr, rd_kafka_message_t *m)
         tw_warn("kafka: %s", rd_kafka_message_errstr(m));
 }
 
+/* Polls while the lanes' open batches hold fewer than batch.max_events
+ * each on average: a lane whose batch is still being written may take more
+ * than its share meanwhile, and launches it all when its write is done. */
 void tw_consumer_drain(tw_projector *pr)
 {
-    int64_t max = tw_config_int(pr->cfg, "batch.max_events");
-    int64_t now = tw_now_ms();
+    int64_t max = tw_config_int(pr->cfg, "batch.max_events") * pr->nlanes;
+    int64_t now = tw_now_ms(), held = 0;
     if (pr->in_rebalance)
         return;
-    while (!pr->stopping && (int64_t)tw_batch_count(pr->open) < max) {
+    for (int i = 0; i < pr->nlanes; i++)
+        held += (int64_t)tw_batch_count(pr->lanes[i].open);
+    while (!pr->stopping && held < max) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(pr->rk, 0);
         if (!m)
             break;
@@ -226,17 +238,19 @@ void tw_consumer_drain(tw_projector *pr)
             rd_kafka_message_destroy(m);
             continue;
         }
-        if (tw_batch_count(pr->open) == 0) {
+        tw_lane *l = tw_projector_lane(pr, m->partition);
+        if (tw_batch_count(l->open) == 0) {
             /* libev keeps an expired timer's absolute time: set it again,
              * or every batch after the first is due at once */
-            ev_timer_set(&pr->batch_timer, (double)tw_config_int(pr->cfg, "batch.max_ms") / 1000.0,
+            ev_timer_set(&l->batch_timer, (double)tw_config_int(pr->cfg, "batch.max_ms") / 1000.0,
                          0);
-            ev_timer_start(pr->loop, &pr->batch_timer);
+            ev_timer_start(pr->loop, &l->batch_timer);
         }
-        if (tw_batch_add(pr->open, m, now) < 0) {
+        if (tw_batch_add(l->open, m, now) < 0) {
             tw_projector_failed(pr, "out of memory adding to the batch");
             return;
         }
+        held++;
     }
     tw_projector_kick(pr);
 }

@@ -19,8 +19,10 @@ static const tw_conf_def settings[] = {
      "libpq connection string (empty: PG* environment variables)"},
     {"batch.max_events", TW_CONF_INT, "5000", 1, 1000000, "close a batch at this many events"},
     {"batch.max_ms", TW_CONF_INT, "50", 1, 60000, "close a batch this long after its first event"},
+    {"lanes", TW_CONF_INT, "2", 1, TW_PROJ_MAX_LANES,
+     "PostgreSQL connections writing batches in parallel (partitions split among them)"},
     {"cache.max_entries", TW_CONF_INT, "40000", 0, 100000000,
-     "twinnings + pledges kept in memory between batches (0: none)"},
+     "twinnings + pledges kept in memory between batches, all lanes together (0: none)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
     {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
@@ -38,15 +40,31 @@ static void usage(FILE *out, const tw_config *cfg)
 
 static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err);
 
-static void launch(tw_projector *pr)
+static void launch(tw_lane *l)
 {
-    tw_batch *t = pr->flight;
-    pr->flight = pr->open;
-    pr->open = t;
-    pr->open_due = 0;
-    ev_timer_stop(pr->loop, &pr->batch_timer);
-    tw_batch_run(pr->flight, &pr->pipe, pr->stored, pr->start, pr->careful_batches > 0,
-                 on_batch_done, pr);
+    tw_projector *pr = l->pr;
+    tw_batch *t = l->flight;
+    l->flight = l->open;
+    l->open = t;
+    l->open_due = 0;
+    ev_timer_stop(pr->loop, &l->batch_timer);
+    tw_batch_run(l->flight, &l->pipe, pr->stored, pr->start, l->careful_batches > 0, on_batch_done,
+                 l);
+}
+
+int tw_projector_busy(const tw_projector *pr)
+{
+    for (int i = 0; i < pr->nlanes; i++)
+        if (pr->lanes[i].pipe.running)
+            return 1;
+    return 0;
+}
+
+void tw_projector_finish(tw_projector *pr)
+{
+    for (int i = 0; i < pr->nlanes; i++)
+        while (pr->lanes[i].pipe.running) /* the read phase, then the write phase it starts */
+            tw_pgpipe_finish(&pr->lanes[i].pipe, NULL, NULL, NULL);
 }
 
 static void on_lost_recorded(void *arg, int ok, const char *err)
@@ -65,9 +83,11 @@ static void on_lost_recorded(void *arg, int ok, const char *err)
     tw_projector_kick(pr);
 }
 
-/* Inserts the first lost range not recorded yet; returns 1 if it did. */
+/* Inserts the first lost range not recorded yet, on lane 0; returns 1 if
+ * it did. */
 static int record_lost(tw_projector *pr)
 {
+    tw_pgpipe *pipe = &pr->lanes[0].pipe;
     for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
         tw_lost *l = &pr->lost[p];
         if (l->state != 1)
@@ -92,17 +112,17 @@ static int record_lost(tw_projector *pr)
         tw_pgparams_text(&q, from);
         tw_pgparams_text(&q, l->to >= 0 ? to : NULL);
         tw_pgparams_text(&q, msg);
-        if (tw_pgpipe_send(&pr->pipe,
+        if (tw_pgpipe_send(pipe,
                            "INSERT INTO ingest.operational_alert (kind, topic, kafka_partition,"
                            " lost_from, lost_to, message) VALUES ('offsets_lost', $1, $2, $3, $4,"
                            " $5) ON CONFLICT DO NOTHING",
                            &q) < 0) {
-            tw_projector_failed(pr, pr->pipe.err);
+            tw_projector_failed(pr, pipe->err);
             return 1;
         }
         l->state = 2;
         pr->lost_recording = p;
-        tw_pgpipe_run(&pr->pipe, NULL, on_lost_recorded, pr);
+        tw_pgpipe_run(pipe, NULL, on_lost_recorded, pr);
         return 1;
     }
     return 0;
@@ -119,7 +139,7 @@ static void on_lost_check(struct ev_loop *loop, ev_timer *w, int revents)
     int any = 0;
     for (int p = 0; p < TW_PROJ_MAX_PARTS && !any; p++)
         any = pr->lost[p].state == 3 && pr->assigned[p];
-    if (any && !pr->pipe.running && !pr->resync && !pr->stopping && pr->pg) {
+    if (any && !tw_projector_busy(pr) && !pr->resync && !pr->stopping) {
         pr->retry_delay = 0;
         tw_projector_failed(pr, NULL);
     }
@@ -127,28 +147,34 @@ static void on_lost_check(struct ev_loop *loop, ev_timer *w, int revents)
 
 void tw_projector_kick(tw_projector *pr)
 {
-    if (pr->pipe.running || !pr->pg || pr->resync)
+    if (pr->resync)
         return;
-    if (record_lost(pr) || tw_batch_count(pr->open) == 0)
-        return;
-    if (pr->open_due || pr->stopping ||
-        (int64_t)tw_batch_count(pr->open) >= tw_config_int(pr->cfg, "batch.max_events"))
-        launch(pr);
+    for (int i = 0; i < pr->nlanes; i++) {
+        tw_lane *l = &pr->lanes[i];
+        if (l->pipe.running || !l->pg)
+            continue;
+        if ((i == 0 && record_lost(pr)) || tw_batch_count(l->open) == 0)
+            continue;
+        if (l->open_due || pr->stopping ||
+            (int64_t)tw_batch_count(l->open) >= tw_config_int(pr->cfg, "batch.max_events"))
+            launch(l);
+    }
 }
 
 static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
 {
-    tw_projector *pr = arg;
+    tw_lane *l = arg;
+    tw_projector *pr = l->pr;
     int n;
     const tw_batch_part *parts = tw_batch_parts(b, &n);
 
-    if (!ok && tw_batch_needs_lookups(b, &pr->pipe)) {
+    if (!ok && tw_batch_needs_lookups(b, &l->pipe)) {
         /* A re-delivery, maybe: some events are logged already. Not a
          * failure of anything; the next batches look ids up until they
          * find none. */
         tw_info("batch of %zu events: %s; the batch is redone with id checks", tw_batch_count(b),
-                pr->pipe.sqlstate[0] ? "an event id is already in the log" : err);
-        pr->careful_batches = 10;
+                l->pipe.sqlstate[0] ? "an event id is already in the log" : err);
+        l->careful_batches = 10;
         tw_batch_clear(b);
         pr->retry_delay = 0;
         tw_projector_failed(pr, NULL);
@@ -164,8 +190,8 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         return;
     }
     tw_batch_stats s = tw_batch_stats_get(b);
-    if (pr->careful_batches > 0)
-        pr->careful_batches = s.duplicates > 0 ? 10 : pr->careful_batches - 1;
+    if (l->careful_batches > 0)
+        l->careful_batches = s.duplicates > 0 ? 10 : l->careful_batches - 1;
     for (int i = 0; i < n; i++)
         pr->stored[parts[i].partition] = parts[i].next;
     pr->batches++;
@@ -173,21 +199,22 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     pr->accepted += s.accepted;
     pr->dead += s.dead;
     pr->duplicates += s.duplicates;
-    tw_debug("batch %lld: %zu events, %lld accepted, %lld dead-lettered, %lld duplicates; "
-             "read %.1f ms, apply %.1f ms, write+commit %.1f ms",
-             pr->batches, tw_batch_count(b), (long long)s.accepted, (long long)s.dead,
-             (long long)s.duplicates, s.read_ms, s.apply_ms, s.write_ms);
+    tw_debug(
+        "batch %lld (lane %d): %zu events, %lld accepted, %lld dead-lettered, %lld duplicates; "
+        "read %.1f ms, apply %.1f ms, write+commit %.1f ms",
+        pr->batches, l->no, tw_batch_count(b), (long long)s.accepted, (long long)s.dead,
+        (long long)s.duplicates, s.read_ms, s.apply_ms, s.write_ms);
     if (s.dead > 0)
         tw_warn("batch %lld: %lld event(s) dead-lettered (twinctl dlq list)", pr->batches,
                 (long long)s.dead);
     tw_consumer_commit_kafka(pr, b);
     tw_batch_clear(b);
-    tw_state_committed(pr->cache);
-    if ((int64_t)tw_state_size(pr->cache) > tw_config_int(pr->cfg, "cache.max_entries"))
-        tw_state_reset(pr->cache); /* simplest bound: start over, reloading on demand */
-    pr->retry_delay = 0;
-    if (pr->stopping)
+    tw_state_committed(l->cache);
+    if ((int64_t)tw_state_size(l->cache) * pr->nlanes > tw_config_int(pr->cfg, "cache.max_entries"))
+        tw_state_reset(l->cache);   /* simplest bound: start over, reloading on demand */
+    if (pr->stopping || pr->resync) /* another lane failed: on_retry takes over */
         return;
+    pr->retry_delay = 0;
     tw_consumer_drain(pr);
 }
 
@@ -198,12 +225,12 @@ static const char *PG_OPTIONS = "-c enable_seqscan=off -c enable_hashjoin=off"
                                 " -c enable_mergejoin=off";
 static const char *PG_APP = "twinwatch-projector";
 
-static void use_connection(tw_projector *pr, PGconn *c)
+static void use_connection(tw_lane *l, PGconn *c)
 {
-    if (pr->pg)
-        PQfinish(pr->pg);
-    pr->pg = c;
-    tw_pgpipe_init(&pr->pipe, pr->loop, pr->pg);
+    if (l->pg)
+        PQfinish(l->pg);
+    l->pg = c;
+    tw_pgpipe_init(&l->pipe, l->pr->loop, l->pg);
 }
 
 static void resume(tw_projector *pr)
@@ -217,52 +244,79 @@ static void resume(tw_projector *pr)
     tw_consumer_drain(pr);
 }
 
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents);
+
 static void on_reconnected(void *arg, PGconn *c, const char *err)
 {
-    tw_projector *pr = arg;
+    tw_lane *l = arg;
     if (!c) {
-        tw_projector_failed(pr, err);
+        tw_projector_failed(l->pr, err);
         return;
     }
-    use_connection(pr, c);
-    tw_info("reconnected to PostgreSQL");
-    resume(pr);
+    use_connection(l, c);
+    tw_info("lane %d: reconnected to PostgreSQL", l->no);
+    on_retry(l->pr->loop, &l->pr->retry_timer, 0);
 }
 
-/* After a failure: reconnect if the link is gone (on the loop, never
- * blocking it: Kafka's callbacks and signals still run), then seek back to
- * the stored offsets. */
+/* After a failure: wait until no lane has a batch on PostgreSQL (a batch
+ * of a healthy lane commits or fails on its own), reconnect the lanes
+ * whose link is gone (on the loop, never blocking it: Kafka's callbacks and
+ * signals still run), then seek back to the stored offsets. */
 static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
     tw_projector *pr = w->data;
+    int ready = 1;
     (void)revents;
-    if (pr->pg && PQstatus(pr->pg) == CONNECTION_OK) {
-        resume(pr);
+    if (!pr->resync)
+        return; /* a reconnect finished after resume() already ran */
+    if (tw_projector_busy(pr)) {
+        ev_timer_stop(loop, w);
+        ev_timer_set(w, 0.01, 0);
+        ev_timer_start(loop, w);
         return;
     }
-    if (pr->connecting.active)
-        return;
-    pr->reconnects++;
-    if (tw_pgconnect_start(&pr->connecting, loop, tw_config_str(pr->cfg, "pg.conninfo"), PG_APP,
-                           PG_OPTIONS, 10.0, on_reconnected, pr) < 0)
-        tw_projector_failed(pr, "out of memory connecting to PostgreSQL");
+    for (int i = 0; i < pr->nlanes; i++) {
+        tw_lane *l = &pr->lanes[i];
+        if (l->pg && PQstatus(l->pg) == CONNECTION_OK)
+            continue;
+        ready = 0;
+        if (l->connecting.active)
+            continue;
+        pr->reconnects++;
+        if (tw_pgconnect_start(&l->connecting, loop, tw_config_str(pr->cfg, "pg.conninfo"), PG_APP,
+                               PG_OPTIONS, 10.0, on_reconnected, l) < 0) {
+            tw_projector_failed(pr, "out of memory connecting to PostgreSQL");
+            return;
+        }
+    }
+    if (ready)
+        resume(pr);
 }
 
 void tw_projector_failed(tw_projector *pr, const char *why)
 {
     double max = (double)tw_config_int(pr->cfg, "retry.max_ms") / 1000.0;
-    tw_state_reset(pr->cache); /* it holds the failed batch's effects */
-    tw_batch_clear(pr->open);
-    pr->open_due = 0;
-    ev_timer_stop(pr->loop, &pr->batch_timer);
+    for (int i = 0; i < pr->nlanes; i++) {
+        tw_lane *l = &pr->lanes[i];
+        /* A failed batch's effects are in its lane's cache: forget them. A
+         * lane with a batch still on PostgreSQL keeps its cache whole: that
+         * batch's events may not be applied yet, and applying them to an
+         * emptied cache would take stored rows for new ones. It commits or
+         * fails on its own, and a failure comes back here. */
+        if (!l->pipe.running)
+            tw_state_reset(l->cache);
+        tw_batch_clear(l->open);
+        l->open_due = 0;
+        ev_timer_stop(pr->loop, &l->batch_timer);
+        if (l->pg && !l->pipe.running && PQstatus(l->pg) != CONNECTION_OK) {
+            PQfinish(l->pg);
+            l->pg = NULL;
+        }
+    }
     pr->resync = 1;
     pr->retry_delay = pr->retry_delay <= 0 ? 0.1 : pr->retry_delay * 2;
     if (pr->retry_delay > max)
         pr->retry_delay = max;
-    if (pr->pg && PQstatus(pr->pg) != CONNECTION_OK) {
-        PQfinish(pr->pg);
-        pr->pg = NULL;
-    }
     if (why) /* NULL: an expected retry, already logged */
         tw_error("%s; seeking back to the stored offsets in %.1fs", why, pr->retry_delay);
     if (pr->stopping) {
@@ -276,11 +330,11 @@ void tw_projector_failed(tw_projector *pr, const char *why)
 
 static void on_batch_due(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    tw_projector *pr = w->data;
+    tw_lane *l = w->data;
     (void)loop;
     (void)revents;
-    pr->open_due = 1;
-    tw_projector_kick(pr);
+    l->open_due = 1;
+    tw_projector_kick(l->pr);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -289,13 +343,13 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     (void)revents;
     tw_info("signal %d: closing the open batch and stopping", w->signum);
     pr->stopping = 1;
-    while (pr->pipe.running)
-        tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
-    if (pr->pg && !pr->resync && tw_batch_count(pr->open) > 0) {
-        launch(pr);
-        while (pr->pipe.running) /* read phase, then write phase */
-            tw_pgpipe_finish(&pr->pipe, NULL, NULL, NULL);
+    tw_projector_finish(pr);
+    for (int i = 0; i < pr->nlanes; i++) {
+        tw_lane *l = &pr->lanes[i];
+        if (l->pg && !pr->resync && tw_batch_count(l->open) > 0)
+            launch(l);
     }
+    tw_projector_finish(pr); /* the lanes' last batches, in parallel */
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -392,14 +446,22 @@ int main(int argc, char **argv)
     pr.topic = tw_config_str(pr.cfg, "topic");
     for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
         pr.stored[i] = pr.start[i] = -1;
-    pr.cache = tw_state_new();
-    pr.open = pr.cache ? tw_batch_new(pr.topic, pr.cache) : NULL;
-    pr.flight = pr.cache ? tw_batch_new(pr.topic, pr.cache) : NULL;
-    if (!pr.open || !pr.flight)
-        goto done;
-    ev_timer_init(&pr.batch_timer, on_batch_due,
-                  (double)tw_config_int(pr.cfg, "batch.max_ms") / 1000.0, 0);
-    pr.batch_timer.data = &pr;
+    pr.nlanes = (int)tw_config_int(pr.cfg, "lanes");
+    for (int i = 0; i < pr.nlanes; i++) {
+        tw_lane *l = &pr.lanes[i];
+        l->pr = &pr;
+        l->no = i;
+        l->cache = tw_state_new();
+        l->open = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
+        l->flight = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
+        if (!l->open || !l->flight) {
+            tw_error("out of memory");
+            goto done;
+        }
+        ev_timer_init(&l->batch_timer, on_batch_due,
+                      (double)tw_config_int(pr.cfg, "batch.max_ms") / 1000.0, 0);
+        l->batch_timer.data = l;
+    }
     ev_timer_init(&pr.lost_timer, on_lost_check, 30.0, 30.0);
     pr.lost_timer.data = &pr;
     ev_timer_start(pr.loop, &pr.lost_timer);
@@ -412,13 +474,15 @@ int main(int argc, char **argv)
     pr.sigint.data = &pr;
     ev_signal_start(pr.loop, &pr.sigint);
 
-    PGconn *c = tw_pg_connect_pipeline(tw_config_str(pr.cfg, "pg.conninfo"), PG_APP, PG_OPTIONS,
-                                       err, sizeof err);
-    if (!c) {
-        tw_error("%s", err);
-        goto done;
+    for (int i = 0; i < pr.nlanes; i++) {
+        PGconn *c = tw_pg_connect_pipeline(tw_config_str(pr.cfg, "pg.conninfo"), PG_APP, PG_OPTIONS,
+                                           err, sizeof err);
+        if (!c) {
+            tw_error("%s", err);
+            goto done;
+        }
+        use_connection(&pr.lanes[i], c);
     }
-    use_connection(&pr, c);
     if (tw_consumer_start(&pr, err, sizeof err) < 0) {
         tw_error("%s", err);
         goto done;
@@ -431,12 +495,15 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     tw_consumer_close(&pr);
-    tw_pgconnect_cancel(&pr.connecting);
-    tw_batch_free(pr.open);
-    tw_batch_free(pr.flight);
-    tw_state_free(pr.cache);
-    if (pr.pg)
-        PQfinish(pr.pg);
+    for (int i = 0; i < pr.nlanes; i++) {
+        tw_lane *l = &pr.lanes[i];
+        tw_pgconnect_cancel(&l->connecting);
+        tw_batch_free(l->open);
+        tw_batch_free(l->flight);
+        tw_state_free(l->cache);
+        if (l->pg)
+            PQfinish(l->pg);
+    }
     tw_config_free(pr.cfg);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* projector.h: the projector process: one libev loop, one Kafka consumer,
- * one PostgreSQL connection in pipeline mode, two batches (one filling, one
- * being written). */
+ * and lanes of batches, each with its PostgreSQL connection in pipeline mode
+ * and two batches (one filling, one being written). */
 #ifndef TW_PROJECTOR_H
 #define TW_PROJECTOR_H
 
@@ -14,25 +14,46 @@
 
 #define TW_PROJ_MAX_PARTS 256
 
+#define TW_PROJ_MAX_LANES 16
+
 /* A partition whose stored offset the broker no longer holds. */
 typedef struct tw_lost {
     int64_t from, to; /* stored next offset; the broker's log start (-1 unknown) */
     int state;        /* 0 none, 1 to record, 2 being recorded, 3 recorded */
 } tw_lost;
 
-typedef struct tw_projector {
+typedef struct tw_projector tw_projector;
+
+/* A lane writes the batches of some of the assigned partitions (those
+ * whose number modulo the lane count is its number) on a PostgreSQL
+ * connection of its own, so that one lane's batch is written while
+ * another's is being filled and written: one PostgreSQL backend per lane,
+ * in parallel. Lanes never share a partition, hence never a row of
+ * ingest.partition_offset: each batch's compare-and-set covers its own
+ * partitions, and exactly-once holds lane by lane. */
+typedef struct tw_lane {
+    tw_projector *pr;
+    int no;
+    PGconn *pg;
+    tw_pgconnect connecting; /* a reconnect in progress */
+    tw_pgpipe pipe;
+    tw_batch *open, *flight; /* one filling, one being written */
+    tw_state *cache;         /* twinnings and pledges of the lane's partitions */
+    ev_timer batch_timer;
+    int open_due;        /* the open batch's time is up */
+    int careful_batches; /* batches left to run with event-id lookups */
+} tw_lane;
+
+struct tw_projector {
     struct ev_loop *loop;
     tw_config *cfg;
     const char *topic;
     rd_kafka_t *rk;
     rd_kafka_queue_t *q;
     tw_kafka_wakeup wake;
-    PGconn *pg;
-    tw_pgconnect connecting; /* a reconnect in progress */
-    tw_pgpipe pipe;
-    tw_batch *open, *flight;
-    tw_state *cache; /* twinnings and pledges of the assigned partitions */
-    ev_timer batch_timer, retry_timer, lost_timer;
+    tw_lane lanes[TW_PROJ_MAX_LANES]; /* lane 0 also reads offsets, records losses */
+    int nlanes;
+    ev_timer retry_timer, lost_timer;
     ev_signal sigterm, sigint;
     /* stored next offset per partition (-1 none), and which are assigned */
     int64_t stored[TW_PROJ_MAX_PARTS];
@@ -41,15 +62,24 @@ typedef struct tw_projector {
     tw_lost lost[TW_PROJ_MAX_PARTS];
     int lost_recording; /* the partition whose alert is being inserted */
     rd_kafka_topic_partition_list_t *assignment;
-    int open_due; /* the open batch's time is up */
-    int resync;   /* partitions must seek back to the stored offsets */
+    int resync; /* partitions must seek back to the stored offsets */
     int stopping;
-    int careful_batches; /* batches left to run with event-id lookups */
-    int in_rebalance;    /* inside the rebalance callback */
+    int in_rebalance; /* inside the rebalance callback */
     double retry_delay;
     long long batches, events, accepted, dead, duplicates, reconnects;
     char err[600];
-} tw_projector;
+};
+
+/* The lane that writes partition's batches. */
+static inline tw_lane *tw_projector_lane(tw_projector *pr, int32_t partition)
+{
+    return &pr->lanes[partition % pr->nlanes];
+}
+
+/* Is a batch (or a query) of any lane running on PostgreSQL? */
+int tw_projector_busy(const tw_projector *pr);
+/* Finishes whatever runs on every lane, blocking (shutdown, rebalance). */
+void tw_projector_finish(tw_projector *pr);
 
 /* consumer.c */
 int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
@@ -62,7 +92,7 @@ int tw_consumer_resync(tw_projector *pr) __attribute__((warn_unused_result));
 void tw_consumer_commit_kafka(tw_projector *pr, const tw_batch *b);
 void tw_consumer_close(tw_projector *pr);
 
-/* main.c: launches the open batch when it is full or due. */
+/* main.c: launches each lane's open batch when it is full or due. */
 void tw_projector_kick(tw_projector *pr);
 /* Aborts the batches and arranges for a reconnect/seek after a failure. */
 void tw_projector_failed(tw_projector *pr, const char *why);

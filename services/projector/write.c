@@ -7,6 +7,7 @@
 #include "batch_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "date.h"
@@ -180,6 +181,7 @@ void tw_write_free(tw_batch *b)
 {
     for (int i = 0; i < W__COUNT; i++)
         tw_pgarr_free(&b->wa[i]);
+    free(b->sources);
 }
 
 /* Event ids were not looked up (see tw_batch_run): an id already in the log
@@ -312,6 +314,12 @@ static void fill_log_and_dead(tw_batch *b)
     }
 }
 
+static int by_source_system(const void *x, const void *y)
+{
+    const tw_source *a = *(tw_source *const *)x, *c = *(tw_source *const *)y;
+    return strcmp(a->source_system, c->source_system);
+}
+
 static void fill_state(tw_batch *b)
 {
     tw_pgarr *w = b->wa;
@@ -384,10 +392,28 @@ static void fill_state(tw_batch *b)
             tw_pgarr_int8(&w[K_OFF], k->offset);
         }
     }
+    /* Source rows are shared by partitions, hence by lanes and projectors:
+     * every batch locks them in the same (sorted) order, so that two
+     * batches wait for one another instead of deadlocking. */
+    size_t ns = 0;
     pos = 0;
-    while ((s = tw_state_next_source(b->st, &pos))) {
-        if (!s->dirty)
-            continue;
+    while ((s = tw_state_next_source(b->st, &pos)))
+        if (s->dirty) {
+            if (ns == b->nsources) {
+                size_t cap = b->nsources ? 2 * b->nsources : 64;
+                tw_source **t = realloc(b->sources, cap * sizeof *t);
+                if (!t) {
+                    b->oom = 1;
+                    break;
+                }
+                b->sources = t;
+                b->nsources = cap;
+            }
+            b->sources[ns++] = s;
+        }
+    qsort(b->sources, ns, sizeof *b->sources, by_source_system);
+    for (size_t i = 0; i < ns; i++) {
+        s = b->sources[i];
         tw_pgarr_text(&w[S_SOURCE], s->source_system);
         tw_pgarr_text(&w[S_AGENCY], s->agency_code);
         tw_pgarr_ts_ms(&w[S_SEEN], s->last_seen_at);
@@ -448,6 +474,8 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
         tw_pgarr_reset(&b->wa[i]);
     fill_log_and_dead(b);
     fill_state(b);
+    if (b->oom)
+        return -1;
     /* The offsets' compare-and-set first: a zombie's batch is refused by
      * it, before it writes anything, and not by whatever key the new owner
      * wrote first. The rows it locks are this projector's partitions'. */

@@ -62,13 +62,14 @@ fault_invariant "after g1 killed and g4 added"
 # its partitions to their ends, its PostgreSQL backend is SIGSTOPped while
 # idle (holding no lock), one heartbeat (valid whatever the state) goes into
 # each of its partitions, g2 sends that batch into the stopped backend, and
-# then g2 itself is SIGSTOPped and the feed resumes.
+# then g2 itself is SIGSTOPped and the feed resumes. g2 has a backend per
+# lane (each lane writes some of its partitions): all of them are stopped.
 held=$(partitions g2)
 [ -n "$held" ] || fail "g2 holds no partition: nothing to be a zombie of"
 list=$(tr ' ' ',' <<<"$held")
-producer="" backend=""
+producer="" backends=()
 zfail() { # leave nothing stopped behind for the harness's cleanup
-  kill -CONT ${producer:+"$producer"} ${backend:+"$backend"} 2>/dev/null || true
+  kill -CONT ${producer:+"$producer"} "${backends[@]}" 2>/dev/null || true
   fail "$@"
 }
 if fault_producing; then
@@ -81,20 +82,22 @@ for ((i = 0; i < 300; i++)); do
   sleep 0.1
 done
 [ "$lag" = 0 ] || zfail "g2 did not commit its partitions [$held] to their ends within 30 s"
-read -r backend _ < <(fault_pg_conn g2)
-[ -n "$backend" ] || zfail "cannot find g2's PostgreSQL backend"
-for ((i = 0; i < 50; i++)); do
-  [ "$(q "SELECT state FROM pg_stat_activity WHERE pid = $backend")" = idle ] || { sleep 0.02; continue; }
-  kill -STOP "$backend"
-  # still idle once stopped (no Kafka-side work reaches PostgreSQL now, but be sure)
-  [ "$(q "SELECT state FROM pg_stat_activity WHERE pid = $backend")" = idle ] && break
-  kill -CONT "$backend"
+mapfile -t backends < <(fault_pg_conn g2 | awk '{ print $1 }')
+[ ${#backends[@]} -gt 0 ] || zfail "cannot find g2's PostgreSQL backends"
+for backend in "${backends[@]}"; do
+  for ((i = 0; i < 50; i++)); do
+    [ "$(q "SELECT state FROM pg_stat_activity WHERE pid = $backend")" = idle ] || { sleep 0.02; continue; }
+    kill -STOP "$backend"
+    # still idle once stopped (no Kafka-side work reaches PostgreSQL now, but be sure)
+    [ "$(q "SELECT state FROM pg_stat_activity WHERE pid = $backend")" = idle ] && break
+    kill -CONT "$backend"
+  done
 done
 before=$(q "SELECT string_agg(next_offset::text, ',' ORDER BY kafka_partition) FROM ingest.partition_offset WHERE kafka_partition IN ($list)")
 fault_heartbeats "$list" zombie
 queued=0
-for ((i = 0; i < 100; i++)); do # g2 sends its batch of heartbeats into the stopped backend
-  read -r _ queued < <(fault_pg_conn g2)
+for ((i = 0; i < 100; i++)); do # g2 sends its batch of heartbeats into a stopped backend
+  queued=$(fault_pg_conn g2 | awk '{ s += $2 } END { print s + 0 }')
   [ "$queued" -gt 0 ] && break
   sleep 0.1
 done
@@ -104,14 +107,14 @@ mark=$(wc -l <"$T/g2.log")
 fault_kill g2 STOP
 fault_injected
 [ -z "$producer" ] || kill -CONT "$producer"
-fault_say "zombie: g2 stopped holding [$held] at offsets [$before], its batch of heartbeats held before backend $backend ($queued bytes)"
+fault_say "zombie: g2 stopped holding [$held] at offsets [$before], its batch of heartbeats held before backend(s) ${backends[*]} ($queued bytes)"
 # the others take its partitions (after the session timeout) and commit
 for ((i = 0; i < 600; i++)); do
   moved=$(q "SELECT count(*) FROM ingest.partition_offset o JOIN unnest('{$list}'::int[], '{$before}'::bigint[]) b(p, n) ON o.kafka_partition = b.p WHERE o.next_offset > b.n")
   [ "$moved" = "$(wc -w <<<"$held")" ] && break
   sleep 0.1
 done
-kill -CONT "$backend"
+kill -CONT "${backends[@]}"
 [ "$moved" = "$(wc -w <<<"$held")" ] || fail "the others did not commit g2's partitions within 60 s of its stop"
 fault_say "zombie: the others committed on all of [$held]; SIGCONT"
 fault_kill g2 CONT
