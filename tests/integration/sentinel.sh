@@ -326,6 +326,27 @@ assert_eq "$(q "SELECT md5(string_agg(alert_id || state || severity || transitio
 check_topic "after rebuild"
 assert_eq "$(wc -l <"$T/topic.txt")" "$msgs" "alert messages after rebuild + restart"
 
+# --- an event-log row that commits after rows with higher seq (projector
+# lanes commit concurrently) is still read by the sentinel's tail: here a
+# raw row held uncommitted while the projector commits a later batch
+late=$(q "SELECT gen_random_uuid()")
+psql -XAtq -v ON_ERROR_STOP=1 -c "BEGIN;
+  INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset, event_type,
+    agency_code, locality_code, occurred_at, source_system, source_ref, payload)
+  VALUES ('$late', 'late-test', 0, -1, 'visit', '$B', '$L2', '2020-01-01', 'late-test', 'late-1', '\x00');
+  SELECT pg_sleep(3); COMMIT;" >/dev/null &
+late_pid=$!
+sleep 0.5
+ev $A $L sms-gw 2026-11-01T09:00+07:00 '"feedHeartbeat":{}' >"$T/in"; publish <"$T/in"
+sleep 0.5 # the batch's evaluation reads past the uncommitted row
+wait $late_pid || fail "the late transaction"
+q "NOTIFY twinwatch_projection, '{\"events\":0,\"agencies\":[\"$B\"]}'"
+for i in $(seq 1 40); do
+  [ "$(q "SELECT count(*) FROM alerting.activity WHERE event_id = '$late'")" == 1 ] && break
+  sleep 0.05
+done
+[ "$i" -lt 40 ] || fail "a row committed late below the tail's watermark was never read"
+
 # --- PostgreSQL restarted: both connections come back and LISTEN again
 # (the rule change below reaches the sentinel only through its NOTIFY)
 ev_conn=$(grep -c "twinwatch-sentinel: connected" "$T/sentinel.log")
