@@ -397,6 +397,14 @@ out=$(PGDATABASE=prodlike "$TWINCTL" clock set 2026-09-01T08:00:00+07:00 2>&1) &
 assert_eq "$(PGDATABASE=prodlike q "SELECT to_regclass('twinwatch.test_clock') IS NULL")" t \
   "production migrate never installs the test clock"
 
+# under ops/test --asan: the sentinel stopped cleanly, with no sanitizer report
+tw_stop_pid "$T/sentinel.pid" 10
+if grep -q "Sanitizer\|runtime error" "$T/sentinel.log"; then
+  grep -A5 "Sanitizer\|runtime error" "$T/sentinel.log" | head -n 30 >&2
+  fail "the sanitizers reported on the sentinel"
+fi
+grep -q "publisher: .* published" "$T/sentinel.log" || fail "the sentinel did not stop cleanly"
+
 echo "--- measured alert delays (real time; deadlines on the test clock):"
 cat "$DELAYS"
 echo "sentinel: ok"
