@@ -64,10 +64,17 @@ void tw_batch_describe(const tw_batch *b, char *out, size_t outlen);
  * logged already, or an event failed a stateful check unlooked-up) */
 int tw_batch_needs_lookups(const tw_batch *b, const tw_pgpipe *pipe);
 
+/* Event types counted apart: 0 is an event that did not decode (or an
+ * unknown body), then the bodies in contract order. */
+#define TW_BATCH_NTYPES 10
+int tw_batch_type_index(const tw_event *ev);
+const char *tw_batch_type_name(int t); /* "support_pledged" */
+
 /* Totals of the last run, for logs and metrics. */
 typedef struct tw_batch_stats {
     int64_t accepted, dead, duplicates, parked;
-    double read_ms, apply_ms, write_ms; /* wall time of each phase */
+    int64_t by_type[TW_BATCH_NTYPES][3]; /* [type][0 accepted, 1 dead-lettered, 2 duplicate] */
+    double read_ms, apply_ms, write_ms;  /* wall time of each phase */
 } tw_batch_stats;
 tw_batch_stats tw_batch_stats_get(const tw_batch *b);
 

@@ -92,6 +92,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     tw_projector *pr = opaque;
+    pr->rebalances++;
     pr->in_rebalance = 1; /* a batch finishing now must not poll Kafka from here */
     settle_batches(pr);
     memset(pr->assigned, 0, sizeof pr->assigned);
@@ -255,6 +256,15 @@ void tw_consumer_drain(tw_projector *pr)
     tw_projector_kick(pr);
 }
 
+/* librdkafka's statistics (statistics.interval.ms): which brokers are up,
+ * for /healthz. */
+static int on_kafka_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    tw_observe_kafka_stats(opaque, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static void on_kafka_ready(struct ev_loop *loop, ev_io *w, int revents)
 {
     tw_projector *pr = w->data;
@@ -290,6 +300,8 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
                                            "8388608",
                                            "fetch.wait.max.ms",
                                            "50",
+                                           "statistics.interval.ms",
+                                           "5000",
                                            NULL};
     if (!(conf = tw_kafka_conf(brokers, defaults, pr->cfg, err, errlen)))
         return -1;
@@ -304,6 +316,7 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_stats_cb(conf, on_kafka_stats);
     rd_kafka_conf_set_opaque(conf, pr);
     if (!(pr->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
         snprintf(err, errlen, "create Kafka consumer: %s", why);

@@ -25,6 +25,11 @@ static const tw_conf_def settings[] = {
      "twinnings + pledges kept in memory between batches, all lanes together (0: none)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
+    {"http.port", TW_CONF_INT, "0", 0, 65535,
+     "port of GET /metrics and /healthz (0: not served; the examples use 9464)"},
+    {"http.address", TW_CONF_STRING, "0.0.0.0", 0, 0, "address /metrics and /healthz listen on"},
+    {"health.stall_ms", TW_CONF_INT, "60000", 1000, 3600000,
+     "/healthz fails when events wait and no batch has committed for this long"},
     {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
     {"log.level", TW_CONF_STRING, "info", 0, 0, "debug (one line per batch), info, warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
@@ -168,6 +173,8 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     int n;
     const tw_batch_part *parts = tw_batch_parts(b, &n);
 
+    if (!ok)
+        tw_observe_batch(pr, NULL, 0, 0);
     if (!ok && tw_batch_needs_lookups(b, &l->pipe)) {
         /* A re-delivery, maybe: some events are logged already. Not a
          * failure of anything; the next batches look ids up until they
@@ -190,6 +197,7 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         return;
     }
     tw_batch_stats s = tw_batch_stats_get(b);
+    tw_observe_batch(pr, &s, tw_batch_count(b), 1);
     if (l->careful_batches > 0)
         l->careful_batches = s.duplicates > 0 ? 10 : l->careful_batches - 1;
     for (int i = 0; i < n; i++)
@@ -240,6 +248,7 @@ static void resume(tw_projector *pr)
         return;
     }
     pr->resync = 0;
+    tw_observe_resync(pr, 0);
     tw_info("resumed from the stored offsets");
     tw_consumer_drain(pr);
 }
@@ -314,9 +323,12 @@ void tw_projector_failed(tw_projector *pr, const char *why)
         }
     }
     pr->resync = 1;
+    tw_observe_resync(pr, 1);
     pr->retry_delay = pr->retry_delay <= 0 ? 0.1 : pr->retry_delay * 2;
     if (pr->retry_delay > max)
         pr->retry_delay = max;
+    if (why && why != pr->err) /* for /healthz */
+        snprintf(pr->err, sizeof pr->err, "%s", why);
     if (why) /* NULL: an expected retry, already logged */
         tw_error("%s; seeking back to the stored offsets in %.1fs", why, pr->retry_delay);
     if (pr->stopping) {
@@ -483,6 +495,10 @@ int main(int argc, char **argv)
         }
         use_connection(&pr.lanes[i], c);
     }
+    if (tw_observe_start(&pr, err, sizeof err) < 0) {
+        tw_error("%s", err);
+        goto done;
+    }
     if (tw_consumer_start(&pr, err, sizeof err) < 0) {
         tw_error("%s", err);
         goto done;
@@ -504,6 +520,7 @@ done:
         if (l->pg)
             PQfinish(l->pg);
     }
+    tw_observe_stop(&pr);
     tw_config_free(pr.cfg);
     return rc;
 }

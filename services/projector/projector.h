@@ -23,6 +23,7 @@ typedef struct tw_lost {
 } tw_lost;
 
 typedef struct tw_projector tw_projector;
+typedef struct tw_observe tw_observe;
 
 /* A lane writes the batches of some of the assigned partitions (those
  * whose number modulo the lane count is its number) on a PostgreSQL
@@ -66,7 +67,8 @@ struct tw_projector {
     int stopping;
     int in_rebalance; /* inside the rebalance callback */
     double retry_delay;
-    long long batches, events, accepted, dead, duplicates, reconnects;
+    long long batches, events, accepted, dead, duplicates, reconnects, rebalances;
+    tw_observe *obs; /* /metrics and /healthz */
     char err[600];
 };
 
@@ -91,6 +93,14 @@ int tw_consumer_resync(tw_projector *pr) __attribute__((warn_unused_result));
 /* Tells Kafka the offsets a batch committed (asynchronously, for lag tools). */
 void tw_consumer_commit_kafka(tw_projector *pr, const tw_batch *b);
 void tw_consumer_close(tw_projector *pr);
+
+/* observe.c: metrics and health, served over HTTP when http.port is set. */
+int tw_observe_start(tw_projector *pr, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void tw_observe_batch(tw_projector *pr, const tw_batch_stats *s, size_t events, int ok);
+void tw_observe_resync(tw_projector *pr, int resyncing);
+void tw_observe_kafka_stats(tw_projector *pr, const char *json, size_t len);
+void tw_observe_stop(tw_projector *pr);
 
 /* main.c: launches each lane's open batch when it is full or due. */
 void tw_projector_kick(tw_projector *pr);
