@@ -11,10 +11,10 @@
 #include "projector.h"
 
 static const tw_conf_def settings[] = {
-    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 0, 0,
+    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 1, 0,
      "Kafka bootstrap servers (host:port,...)"},
-    {"topic", TW_CONF_STRING, "twinwatch.events.v1", 0, 0, "events topic to project"},
-    {"group.id", TW_CONF_STRING, "twinwatch-projector", 0, 0, "Kafka consumer group"},
+    {"topic", TW_CONF_STRING, "twinwatch.events.v1", 1, 0, "events topic to project"},
+    {"group.id", TW_CONF_STRING, "twinwatch-projector", 1, 0, "Kafka consumer group"},
     {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
      "libpq connection string (empty: PG* environment variables)"},
     {"batch.max_events", TW_CONF_INT, "5000", 1, 1000000, "close a batch at this many events"},
@@ -27,11 +27,11 @@ static const tw_conf_def settings[] = {
      "longest wait between reconnect attempts to PostgreSQL"},
     {"http.port", TW_CONF_INT, "0", 0, 65535,
      "port of GET /metrics and /healthz (0: not served; the examples use 9464)"},
-    {"http.address", TW_CONF_STRING, "0.0.0.0", 0, 0, "address /metrics and /healthz listen on"},
+    {"http.address", TW_CONF_STRING, "0.0.0.0", 1, 0, "address /metrics and /healthz listen on"},
     {"health.stall_ms", TW_CONF_INT, "60000", 1000, 3600000,
      "/healthz fails when events wait and no batch has committed for this long"},
-    {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
-    {"log.level", TW_CONF_STRING, "info", 0, 0, "debug (one line per batch), info, warn, error"},
+    {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},
+    {"log.level", TW_CONF_STRING, "info", 1, 0, "debug (one line per batch), info, warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 

@@ -11,9 +11,9 @@
 #include "sentinel.h"
 
 static const tw_conf_def settings[] = {
-    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 0, 0,
+    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 1, 0,
      "Kafka bootstrap servers (host:port,...)"},
-    {"topic", TW_CONF_STRING, TW_TOPIC_ALERTS, 0, 0, "topic the alert transitions go to"},
+    {"topic", TW_CONF_STRING, TW_TOPIC_ALERTS, 1, 0, "topic the alert transitions go to"},
     {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
      "libpq connection string (empty: PG* environment variables)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
@@ -22,9 +22,9 @@ static const tw_conf_def settings[] = {
      "how long a stop waits for the broker to acknowledge alerts in flight"},
     {"http.port", TW_CONF_INT, "0", 0, 65535,
      "port of GET /metrics and /healthz (0: not served; the examples use 9465)"},
-    {"http.address", TW_CONF_STRING, "0.0.0.0", 0, 0, "address /metrics and /healthz listen on"},
-    {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
-    {"log.level", TW_CONF_STRING, "info", 0, 0,
+    {"http.address", TW_CONF_STRING, "0.0.0.0", 1, 0, "address /metrics and /healthz listen on"},
+    {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},
+    {"log.level", TW_CONF_STRING, "info", 1, 0,
      "debug (one line per evaluation), info (per transition batch), warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
