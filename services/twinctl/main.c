@@ -24,6 +24,9 @@ static const struct {
     {"dlq", twctl_dlq, "list [--reason R] [--limit N] | show ID: dead letters"},
     {"rebuild", twctl_rebuild, "--yes: recompute every projection from the event log"},
     {"offsets", twctl_offsets, "accept-loss PARTITION --by NAME: resume after retention loss"},
+    {"alerts", twctl_alerts, "list | show ID | ack ID --by NAME --note TEXT | watch"},
+    {"rules", twctl_rules, "list | set RULE KEY VALUE: alert rule parameters (audited)"},
+    {"clock", twctl_clock, "show | set TIME | reset: the test clock (test databases only)"},
 };
 
 static void usage(FILE *out)

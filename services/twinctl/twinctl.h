@@ -28,5 +28,8 @@ int twctl_digest(int argc, char **argv);
 int twctl_dlq(int argc, char **argv);
 int twctl_rebuild(int argc, char **argv);
 int twctl_offsets(int argc, char **argv);
+int twctl_alerts(int argc, char **argv);
+int twctl_rules(int argc, char **argv);
+int twctl_clock(int argc, char **argv);
 
 #endif

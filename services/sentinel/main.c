@@ -1,0 +1,151 @@
+/* main.c: the sentinel, twinwatch's alert engine. Parses arguments, loads
+ * config, wires the evaluator and the outbox publisher to one libev loop. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "sentinel.h"
+
+static const tw_conf_def settings[] = {
+    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 0, 0,
+     "Kafka bootstrap servers (host:port,...)"},
+    {"topic", TW_CONF_STRING, TW_TOPIC_ALERTS, 0, 0, "topic the alert transitions go to"},
+    {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
+     "libpq connection string (empty: PG* environment variables)"},
+    {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
+     "longest wait between reconnect attempts to PostgreSQL"},
+    {"shutdown.flush_ms", TW_CONF_INT, "5000", 0, 600000,
+     "how long a stop waits for the broker to acknowledge alerts in flight"},
+    {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
+    {"log.level", TW_CONF_STRING, "info", 0, 0,
+     "debug (one line per evaluation), info (per transition batch), warn, error"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+static void usage(FILE *out, const tw_config *cfg)
+{
+    fprintf(out,
+            "usage: sentinel [--config FILE] [--set KEY=VALUE]... [--print-config]\n"
+            "Raises, escalates and resolves twinwatch's alerts (rules in alerting.rule_config,\n"
+            "changed with twinctl rules set) and publishes each transition to Kafka.\n"
+            "settings (file \"key = value\", env TWINWATCH_<KEY>, or --set):\n");
+    tw_config_print_help(cfg, out);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    tw_info("signal %d: stopping", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Settings from --config, the environment, then --set. Returns 0 to run,
+ * 1 when done already (--help, --print-config), -1 on a bad setting. */
+static int load_settings(tw_config *cfg, int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"set", required_argument, NULL, 's'},
+                                         {"print-config", no_argument, NULL, 'p'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    char err[512];
+    int print_config = 0, level = -1;
+
+    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
+        if (c == 'c' && tw_config_load_file(cfg, optarg, err, sizeof err) < 0) {
+            fprintf(stderr, "sentinel: %s\n", err);
+            return -1;
+        } else if (c == 'h') {
+            usage(stdout, cfg);
+            return 1;
+        } else if (c == 'p') {
+            print_config = 1;
+        } else if (c == '?') {
+            usage(stderr, cfg);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sentinel: unexpected argument \"%s\"\n", argv[optind]);
+        return -1;
+    }
+    if (tw_config_load_env(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "sentinel: %s\n", err);
+        return -1;
+    }
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
+        if (c != 's')
+            continue;
+        char *eq = strchr(optarg, '=');
+        if (!eq) {
+            fprintf(stderr, "sentinel: --set %s: expected KEY=VALUE\n", optarg);
+            return -1;
+        }
+        *eq = '\0';
+        if (tw_config_set(cfg, optarg, eq + 1, "--set", err, sizeof err) < 0) {
+            fprintf(stderr, "sentinel: %s\n", err);
+            return -1;
+        }
+    }
+    if (tw_log_set_format(tw_config_str(cfg, "log.format")) < 0) {
+        fprintf(stderr, "sentinel: log.format must be text or json\n");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(tw_config_str(cfg, "log.level"), levels[i]))
+            level = i;
+    if (level < 0) {
+        fprintf(stderr, "sentinel: log.level must be debug, info, warn or error\n");
+        return -1;
+    }
+    tw_log_set_level((tw_log_level)level);
+    if (print_config) {
+        tw_config_print(cfg, stdout);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct ev_loop *loop = EV_DEFAULT;
+    ev_signal sigterm, sigint;
+    tw_eval *eval = NULL;
+    tw_publisher *pub = NULL;
+    char err[512];
+    int rc = 1;
+
+    tw_log_init("sentinel");
+    signal(SIGPIPE, SIG_IGN);
+    tw_config *cfg = tw_config_new(settings, "kafka.");
+    if (!cfg)
+        return 1;
+    int st = load_settings(cfg, argc, argv);
+    if (st != 0) {
+        rc = st < 0 ? 2 : 0;
+        goto done;
+    }
+    ev_signal_init(&sigterm, on_signal, SIGTERM);
+    ev_signal_start(loop, &sigterm);
+    ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_start(loop, &sigint);
+    if (!(pub = tw_publisher_start(loop, cfg, err, sizeof err)) ||
+        !(eval = tw_eval_start(loop, cfg, err, sizeof err))) {
+        tw_error("%s", err);
+        goto done;
+    }
+    tw_info("started: alerts to %s", tw_config_str(cfg, "topic"));
+    ev_run(loop, 0);
+    rc = 0;
+done:
+    tw_eval_free(eval);
+    tw_publisher_stop(pub, (int)tw_config_int(cfg, "shutdown.flush_ms"));
+    tw_config_free(cfg);
+    return rc;
+}

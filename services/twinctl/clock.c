@@ -1,0 +1,92 @@
+/* clock.c: twinctl clock show|set. Moves twinwatch.now() in a test database
+ * (tests/schemas/900_test_clock.sql), so tests can jump days ahead. A
+ * database without the test clock refuses: production runs on real time. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pg.h"
+#include "twinctl.h"
+
+static const char *USAGE = "usage: twinctl clock show\n"
+                           "       twinctl clock set TIME   (e.g. 2026-09-01T08:00:00+07:00)\n"
+                           "       twinctl clock reset      (back to real time)\n"
+                           "Only in a test database: tests install the test clock with\n"
+                           "twinctl migrate --dir tests/schemas; production refuses.\n";
+
+static int has_test_clock(PGconn *pg)
+{
+    PGresult *r = PQexec(pg, "SELECT to_regclass('twinwatch.test_clock') IS NOT NULL");
+    int yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+              !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    return yes;
+}
+
+static int show(PGconn *pg)
+{
+    char line[400];
+    PGresult *r = PQexec(pg, "SELECT to_char(twinwatch.now() AT TIME ZONE 'Asia/Ho_Chi_Minh',"
+                             " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+07:00\"'),"
+                             " twinwatch.now() - now()");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "twinctl clock: %s\n",
+                tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+        PQclear(r);
+        return TW_EXIT_FAIL;
+    }
+    printf("twinwatch.now() = %s (Asia/Ho_Chi_Minh), real time %s %s\n", PQgetvalue(r, 0, 0),
+           PQgetvalue(r, 0, 1)[0] == '-' ? "" : "+", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return TW_EXIT_OK;
+}
+
+int twctl_clock(int argc, char **argv)
+{
+    char line[400];
+    PGconn *pg;
+    int rc = TW_EXIT_FAIL;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
+    }
+    int set = !strcmp(argv[1], "set"), reset = !strcmp(argv[1], "reset");
+    if (!set && !reset && strcmp(argv[1], "show") != 0)
+        return twctl_usage_error("clock", "unknown subcommand \"%s\" (show, set TIME, reset)",
+                                 argv[1]);
+    if (set && argc != 3)
+        return twctl_usage_error("clock", "set needs one TIME, e.g. 2026-09-01T08:00:00+07:00");
+    if (!set && argc != 2)
+        return twctl_usage_error("clock", "%s takes no argument", argv[1]);
+    pg = twctl_pg();
+    if (!has_test_clock(pg)) {
+        fprintf(stderr, "twinctl clock: this database has no test clock: twinwatch.now() is the "
+                        "real time here, and only a test database (twinctl migrate --dir "
+                        "tests/schemas) can move it\n");
+        goto done;
+    }
+    if (set || reset) {
+        const char *params[1] = {set ? argv[2] : NULL};
+        const Oid types[1] = {25}; /* text, cast to timestamptz in the statement */
+        PGresult *r = PQexecParams(
+            pg,
+            "WITH u AS (UPDATE twinwatch.test_clock"
+            " SET offset_by = coalesce($1::timestamptz - now(), '0'), set_at = now() RETURNING 1)"
+            " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')) FROM u",
+            1, types, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+            fprintf(stderr, "twinctl clock set %s: %s\n", set ? argv[2] : "",
+                    PQresultStatus(r) == PGRES_TUPLES_OK
+                        ? "the test clock row is missing"
+                        : tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+            PQclear(r);
+            goto done;
+        }
+        PQclear(r);
+    }
+    rc = show(pg);
+done:
+    PQfinish(pg);
+    return rc;
+}
