@@ -21,6 +21,7 @@ static const struct {
     {"wait", twctl_wait, "--caught-up [--timeout S]: until the projector has every event"},
     {"status", twctl_status, "lag per partition, dead letters, events by type"},
     {"digest", twctl_digest, "SHA-256 of the canonical projection state"},
+    {"report", twctl_report, "annual --year Y [--format md|csv|json] [--lang vi|en]"},
     {"dlq", twctl_dlq, "list [--reason R] [--limit N] | show ID: dead letters"},
     {"rebuild", twctl_rebuild, "--yes: recompute every projection from the event log"},
     {"offsets", twctl_offsets, "accept-loss PARTITION --by NAME: resume after retention loss"},

@@ -25,6 +25,7 @@ int twctl_publish(int argc, char **argv);
 int twctl_wait(int argc, char **argv);
 int twctl_status(int argc, char **argv);
 int twctl_digest(int argc, char **argv);
+int twctl_report(int argc, char **argv);
 int twctl_dlq(int argc, char **argv);
 int twctl_rebuild(int argc, char **argv);
 int twctl_offsets(int argc, char **argv);
