@@ -57,6 +57,11 @@ void tw_batch_clear(tw_batch *b)
     tw_arena_reset(b->arena); /* the events, their canonical bytes, the maps' keys */
 }
 
+void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32])
+{
+    b->heads = heads;
+}
+
 void tw_batch_free(tw_batch *b)
 {
     if (!b)

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "chain.h"
 #include "codec.h"
 #include "map.h"
 #include "project.h"
@@ -17,6 +18,7 @@ typedef struct tw_entry {
     uint8_t id[16];
     uint8_t *canon;
     size_t canon_len;
+    uint8_t prev[TW_CHAIN_HASH_LEN], hash[TW_CHAIN_HASH_LEN]; /* its chain link, when accepted */
     tw_reject rej;
     int rejected, accepted, duplicate, stale;
 } tw_entry;
@@ -59,6 +61,7 @@ struct tw_batch {
     tw_source **sources; /* the write phase's source rows, sorted */
     size_t nsources;     /* room in sources */
     tw_batch_stats stats;
+    const uint8_t (*heads)[TW_CHAIN_HASH_LEN]; /* the projector's chain heads, by partition */
     struct timespec phase_start;
     int oom;
     int careful; /* look up every event id before applying */

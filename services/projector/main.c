@@ -192,8 +192,11 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     tw_batch_stats s = tw_batch_stats_get(b);
     if (l->careful_batches > 0)
         l->careful_batches = s.duplicates > 0 ? 10 : l->careful_batches - 1;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         pr->stored[parts[i].partition] = parts[i].next;
+        if (parts[i].chained > 0)
+            memcpy(pr->head[parts[i].partition], parts[i].head, TW_CHAIN_HASH_LEN);
+    }
     pr->batches++;
     pr->events += (long long)tw_batch_count(b);
     pr->accepted += s.accepted;
@@ -454,6 +457,10 @@ int main(int argc, char **argv)
         l->cache = tw_state_new();
         l->open = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
         l->flight = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
+        if (l->open && l->flight) {
+            tw_batch_set_heads(l->open, (const uint8_t(*)[32])pr.head);
+            tw_batch_set_heads(l->flight, (const uint8_t(*)[32])pr.head);
+        }
         if (!l->open || !l->flight) {
             tw_error("out of memory");
             goto done;

@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "batch.h"
+#include "chain.h"
 #include "config.h"
 #include "kafka.h"
 #include "pg.h"
@@ -58,6 +59,9 @@ struct tw_projector {
     /* stored next offset per partition (-1 none), and which are assigned */
     int64_t stored[TW_PROJ_MAX_PARTS];
     int64_t start[TW_PROJ_MAX_PARTS]; /* where consuming started (-1 unknown) */
+    /* each partition's hash-chain head: read with the stored offsets,
+     * advanced by committed batches only */
+    uint8_t head[TW_PROJ_MAX_PARTS][TW_CHAIN_HASH_LEN];
     int assigned[TW_PROJ_MAX_PARTS];
     tw_lost lost[TW_PROJ_MAX_PARTS];
     int lost_recording; /* the partition whose alert is being inserted */
