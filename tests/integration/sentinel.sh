@@ -19,7 +19,7 @@ DELAYS=$TW_BUILD/alert-delays.txt
 : >"$DELAYS"
 
 start_sentinel() {
-  "$SENTINEL" --set kafka.brokers="$KAFKA_BROKERS" >>"$T/sentinel.log" 2>&1 </dev/null &
+  PGUSER=twinwatch_sentinel "$SENTINEL" --set kafka.brokers="$KAFKA_BROKERS" >>"$T/sentinel.log" 2>&1 </dev/null &
   echo $! >"$T/sentinel.pid"
 }
 
