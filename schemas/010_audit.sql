@@ -41,9 +41,10 @@ RETURNS bytea LANGUAGE sql IMMUTABLE STRICT AS $$
 
 -- Each row carries the hash it was chained to and its own:
 -- hash = SHA-256(prev_hash || canonical bytes). A partition's head (its last
--- row's hash) is kept beside its offset, written in the same transaction.
+-- row's hash, and that row's offset) is kept beside its offset, written in
+-- the same transaction.
 ALTER TABLE audit.event_log ADD COLUMN prev_hash bytea, ADD COLUMN hash bytea;
-ALTER TABLE ingest.partition_offset ADD COLUMN chain_head bytea;
+ALTER TABLE ingest.partition_offset ADD COLUMN chain_head bytea, ADD COLUMN chain_offset bigint;
 
 -- An upgraded database: rows logged before this migration are chained here,
 -- partition by partition in offset order, exactly as the projector would
@@ -64,7 +65,7 @@ BEGIN
     v_hash := sha256(v_prev || audit.event_canonical(r.event_id, r.topic, r.kafka_partition,
                                                      r.kafka_offset, r.payload));
     UPDATE audit.event_log SET prev_hash = v_prev, hash = v_hash WHERE seq = r.seq;
-    UPDATE ingest.partition_offset SET chain_head = v_hash
+    UPDATE ingest.partition_offset SET chain_head = v_hash, chain_offset = r.kafka_offset
      WHERE topic = r.topic AND kafka_partition = r.kafka_partition;
     v_prev := v_hash;
   END LOOP;
@@ -72,6 +73,19 @@ END $$;
 ALTER TABLE audit.event_log
   ALTER COLUMN prev_hash SET NOT NULL, ALTER COLUMN hash SET NOT NULL,
   ADD CONSTRAINT event_log_hash_len CHECK (octet_length(prev_hash) = 32 AND octet_length(hash) = 32);
+
+-- Anchors: chain heads the projector published to twinwatch.audit-anchors.v1
+-- (every audit.anchor_interval_s and at shutdown), recorded in the
+-- transaction of the batch that made them. The copy outside the database is
+-- the one `twinctl audit verify --anchors` trusts; this one says what was sent.
+CREATE TABLE audit.anchor (
+  id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  topic            text NOT NULL,
+  kafka_partition  integer NOT NULL,
+  kafka_offset     bigint NOT NULL,  -- of the chain's row whose hash this is
+  hash             bytea NOT NULL CHECK (octet_length(hash) = 32),
+  recorded_at      timestamptz NOT NULL DEFAULT now()
+);
 
 -- Operator actions: one row per command that changes something, in the
 -- transaction of its effect. seq is the row's position in the one operator
@@ -195,6 +209,10 @@ CREATE TRIGGER action_log_append_only BEFORE UPDATE OR DELETE ON audit.action_lo
   FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
 CREATE TRIGGER action_log_no_truncate BEFORE TRUNCATE ON audit.action_log
   FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
+CREATE TRIGGER anchor_append_only BEFORE UPDATE OR DELETE ON audit.anchor
+  FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+CREATE TRIGGER anchor_no_truncate BEFORE TRUNCATE ON audit.anchor
+  FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
 CREATE TRIGGER chain_head_no_delete BEFORE DELETE ON audit.chain_head
   FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
 
@@ -227,7 +245,8 @@ BEGIN
 END $$;
 -- Not even the owner may change the trail (it could grant itself back, which
 -- only a migration could do, and the trigger still refuses).
-REVOKE UPDATE, DELETE, TRUNCATE ON audit.event_log, audit.action_log FROM twinwatch_owner;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit.event_log, audit.action_log, audit.anchor
+  FROM twinwatch_owner;
 REVOKE ALL ON ALL TABLES IN SCHEMA twinwatch, ref, audit, ingest, proj, supervision, alerting
   FROM PUBLIC;
 
@@ -235,7 +254,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA twinwatch, ref, audit, ingest, proj, supervis
 -- advances offsets and chain heads, maintains the projection tables.
 GRANT USAGE ON SCHEMA twinwatch, ref, audit, ingest, proj TO twinwatch_projector;
 GRANT SELECT ON ref.agency, ref.locality TO twinwatch_projector;
-GRANT SELECT, INSERT ON audit.event_log, ingest.dead_letter TO twinwatch_projector;
+GRANT SELECT, INSERT ON audit.event_log, audit.anchor, ingest.dead_letter TO twinwatch_projector;
 GRANT SELECT, INSERT, UPDATE ON ingest.partition_offset TO twinwatch_projector;
 GRANT SELECT, INSERT ON ingest.operational_alert TO twinwatch_projector;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA proj TO twinwatch_projector;

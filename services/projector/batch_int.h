@@ -64,6 +64,10 @@ struct tw_batch {
     const uint8_t (*heads)[TW_CHAIN_HASH_LEN]; /* the projector's chain heads, by partition */
     struct timespec phase_start;
     int oom;
+    int nanchors; /* published anchors this batch records in audit.anchor */
+    int32_t anchor_part[TW_MAX_PARTS];
+    int64_t anchor_off[TW_MAX_PARTS];
+    uint8_t anchor_hash[TW_MAX_PARTS][TW_CHAIN_HASH_LEN];
     int careful; /* look up every event id before applying */
     int recheck; /* not careful, and an event failed a stateful check */
     int read_kind[8], nread;

@@ -21,6 +21,8 @@ static void on_stored_offset(void *arg, int stmt, const PGresult *r)
         if (part < 0 || part >= TW_PROJ_MAX_PARTS)
             continue;
         pr->stored[part] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        if (!PQgetisnull(r, i, 3))
+            pr->head_off[part] = strtoll(PQgetvalue(r, i, 3), NULL, 10);
         if (!PQgetisnull(r, i, 2) && tw_chain_parse_hex(PQgetvalue(r, i, 2), pr->head[part]) < 0) {
             tw_error("p%ld: stored chain head %s is not a SHA-256; stopping", part,
                      PQgetvalue(r, i, 2));
@@ -48,6 +50,7 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
     for (int i = 0; i < TW_PROJ_MAX_PARTS; i++) {
         pr->stored[i] = -1;
         memcpy(pr->head[i], tw_chain_genesis, TW_CHAIN_HASH_LEN);
+        pr->head_off[i] = -1;
     }
     tw_pgparams_clear(&p);
     tw_pgparams_text(&p, pr->topic);
@@ -56,11 +59,11 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
         snprintf(pr->err, sizeof pr->err, "not connected to PostgreSQL");
         return -1;
     }
-    if (tw_pgpipe_send(
-            pipe,
-            "SELECT kafka_partition, next_offset, chain_head FROM ingest.partition_offset"
-            " WHERE topic = $1",
-            &p) < 0)
+    if (tw_pgpipe_send(pipe,
+                       "SELECT kafka_partition, next_offset, chain_head, chain_offset FROM "
+                       "ingest.partition_offset"
+                       " WHERE topic = $1",
+                       &p) < 0)
         return -1;
     heads_bad = 0;
     tw_pgpipe_finish(pipe, on_stored_offset, on_read_done, pr);

@@ -25,6 +25,8 @@ static const tw_conf_def settings[] = {
      "twinnings + pledges kept in memory between batches, all lanes together (0: none)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
+    {"audit.anchor_interval_s", TW_CONF_INT, "300", 1, 86400,
+     "publish the partitions' chain heads to twinwatch.audit-anchors.v1 this often (and at stop)"},
     {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
     {"log.level", TW_CONF_STRING, "info", 0, 0, "debug (one line per batch), info, warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
@@ -48,6 +50,7 @@ static void launch(tw_lane *l)
     l->open = t;
     l->open_due = 0;
     ev_timer_stop(pr->loop, &l->batch_timer);
+    tw_anchors_attach(pr, l, l->flight);
     tw_batch_run(l->flight, &l->pipe, pr->stored, pr->start, l->careful_batches > 0, on_batch_done,
                  l);
 }
@@ -194,9 +197,12 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         l->careful_batches = s.duplicates > 0 ? 10 : l->careful_batches - 1;
     for (int i = 0; i < n; i++) {
         pr->stored[parts[i].partition] = parts[i].next;
-        if (parts[i].chained > 0)
+        if (parts[i].chained > 0) {
             memcpy(pr->head[parts[i].partition], parts[i].head, TW_CHAIN_HASH_LEN);
+            pr->head_off[parts[i].partition] = parts[i].head_offset;
+        }
     }
+    tw_anchors_recorded(pr, b);
     pr->batches++;
     pr->events += (long long)tw_batch_count(b);
     pr->accepted += s.accepted;
@@ -490,11 +496,12 @@ int main(int argc, char **argv)
         }
         use_connection(&pr.lanes[i], c);
     }
-    if (tw_consumer_start(&pr, err, sizeof err) < 0) {
+    if (tw_anchors_start(&pr, err, sizeof err) < 0 || tw_consumer_start(&pr, err, sizeof err) < 0) {
         tw_error("%s", err);
         goto done;
     }
     ev_run(pr.loop, 0);
+    tw_anchors_stop(&pr);
     tw_consumer_close(&pr);
     tw_info("stopped: %lld batches, %lld events, %lld accepted, %lld dead-lettered, "
             "%lld duplicates",
@@ -502,6 +509,8 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     tw_consumer_close(&pr);
+    if (pr.anchor_rk)
+        rd_kafka_destroy(pr.anchor_rk);
     for (int i = 0; i < pr.nlanes; i++) {
         tw_lane *l = &pr.lanes[i];
         tw_pgconnect_cancel(&l->connecting);

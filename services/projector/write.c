@@ -31,7 +31,12 @@ enum {
     L_HASH,
     /* ingest.partition_offset's chain heads */
     H_PART,
+    H_OFF,
     H_HEAD,
+    /* audit.anchor */
+    A_PART,
+    A_OFF,
+    A_HASH,
     /* ingest.dead_letter */
     D_PART,
     D_OFF,
@@ -125,8 +130,11 @@ static uint32_t oid_of(int i)
     case K_PART:
     case O_PART:
     case H_PART:
+    case A_PART:
         return TW_OID_INT4_ARRAY;
     case L_OFF:
+    case H_OFF:
+    case A_OFF:
     case D_OFF:
     case T_VISITS:
     case T_GIFT:
@@ -173,6 +181,7 @@ static uint32_t oid_of(int i)
     case L_PREV:
     case L_HASH:
     case H_HEAD:
+    case A_HASH:
     case D_KEY:
     case D_PAYLOAD:
         return TW_OID_BYTEA_ARRAY;
@@ -210,9 +219,15 @@ static const char *SQL_LOG =
 
 /* The chain heads beside the offsets, whose rows the compare-and-set has
  * locked: the stored head is the truth a restarted projector goes on from. */
-static const char *SQL_HEADS = "UPDATE ingest.partition_offset o SET chain_head = h.head"
-                               " FROM unnest($2::int4[], $3::bytea[]) AS h(part, head)"
-                               " WHERE o.topic = $1 AND o.kafka_partition = h.part";
+static const char *SQL_HEADS =
+    "UPDATE ingest.partition_offset o SET chain_head = h.head, chain_offset = h.off"
+    " FROM unnest($2::int4[], $3::int8[], $4::bytea[]) AS h(part, off, head)"
+    " WHERE o.topic = $1 AND o.kafka_partition = h.part";
+
+/* The anchors published since the lane's last batch (see anchors.c). */
+static const char *SQL_ANCHOR =
+    "INSERT INTO audit.anchor (topic, kafka_partition, kafka_offset, hash)"
+    " SELECT $1, unnest($2::int4[]), unnest($3::int8[]), unnest($4::bytea[])";
 
 static const char *SQL_DEAD =
     "INSERT INTO ingest.dead_letter (topic, kafka_partition, kafka_offset, kafka_key, event_id,"
@@ -320,6 +335,7 @@ static int chain_events(tw_batch *b)
                            e->canon_len, e->hash) < 0)
             return -1;
         memcpy(bp->head, e->hash, sizeof bp->head);
+        bp->head_offset = e->rkm->offset;
         bp->chained++;
     }
     return 0;
@@ -379,6 +395,11 @@ static int by_source_system(const void *x, const void *y)
 static void fill_state(tw_batch *b)
 {
     tw_pgarr *w = b->wa;
+    for (int i = 0; i < b->nanchors; i++) {
+        tw_pgarr_int4(&w[A_PART], b->anchor_part[i]);
+        tw_pgarr_int8(&w[A_OFF], b->anchor_off[i]);
+        tw_pgarr_bytes(&w[A_HASH], b->anchor_hash[i], TW_CHAIN_HASH_LEN);
+    }
     size_t pos = 0;
     tw_twinning *t;
     tw_pledge *p;
@@ -479,6 +500,7 @@ static void fill_state(tw_batch *b)
         const tw_batch_part *bp = &b->parts[i];
         if (bp->chained > 0) {
             tw_pgarr_int4(&w[H_PART], bp->partition);
+            tw_pgarr_int8(&w[H_OFF], bp->head_offset);
             tw_pgarr_bytes(&w[H_HEAD], bp->head, sizeof bp->head);
         }
         tw_pgarr_int4(&w[O_PART], bp->partition);
@@ -544,6 +566,7 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
     if (queue(b, pipe, SQL_OFFSETS, 1, O_PART, O_DUP) < 0 ||
         queue(b, pipe, SQL_LOG, 1, L_ID, L_HASH) < 0 ||
         queue(b, pipe, SQL_HEADS, 1, H_PART, H_HEAD) < 0 ||
+        queue(b, pipe, SQL_ANCHOR, 1, A_PART, A_HASH) < 0 ||
         queue(b, pipe, SQL_DEAD, 1, D_PART, D_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_TWINNING, 0, T_AGENCY, T_LAST) < 0 ||
         queue_counted(b, pipe, SQL_PLEDGE, 0, P_AGENCY, P_REVISIONS) < 0 ||

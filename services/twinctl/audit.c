@@ -8,19 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anchor.h"
 #include "chain.h"
 #include "date.h"
+#include "kafka.h"
 #include "pg.h"
 #include "twinctl.h"
 #include "uuid.h"
 
 static const char *USAGE =
-    "usage: twinctl audit verify [--from DATE]\n"
+    "usage: twinctl audit verify [--from DATE | --anchors]\n"
     "       twinctl audit trail --subject pledge:AGENCY/PLEDGE | twinning:AGENCY|LOCALITY |"
     " alert:ID\n"
     "verify recomputes every hash chain and prints, per chain, the rows checked and the head;\n"
     "on a break it names the chain, the first bad row and what is wrong, and exits 1.\n"
-    "--from DATE checks rows logged from DATE on (UTC), trusting the link before them.\n";
+    "--from DATE checks rows logged from DATE on (UTC), trusting the link before them.\n"
+    "--anchors also checks that every chain head published to " TW_TOPIC_ANCHORS "\n"
+    "is still a row of its chain with that hash (a truncated or recomputed chain).\n";
 
 /* One chain being walked row by row. A broken link is judged once the
  * next row is known (see judge()). */
@@ -209,7 +213,7 @@ static const char *SQL_ACTIONS =
 
 /* Walks the partitions' chains; returns the number of broken chains, -1 on
  * a database error. */
-static int verify_events(PGconn *pg, const char *from, const heads *h)
+static int verify_events(PGconn *pg, const char *from, const heads *h, tw_anchor_set *anchors)
 {
     const char *params[] = {from};
     int broken = 0, started = 0;
@@ -266,6 +270,8 @@ static int verify_events(PGconn *pg, const char *from, const heads *h)
             } else {
                 walk_row(&w, id, (const uint8_t *)PQgetvalue(r, 0, 6),
                          (const uint8_t *)PQgetvalue(r, 0, 7), computed, from != NULL);
+                if (anchors && w.state == 0)
+                    tw_anchor_seen(anchors, topic, part, off, w.expect);
             }
         } else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             char line[400];
@@ -354,8 +360,9 @@ static int verify_actions(PGconn *pg, const char *from)
 static int verify(int argc, char **argv)
 {
     const char *from = NULL;
-    int rc = TW_EXIT_FAIL;
+    int rc = TW_EXIT_FAIL, with_anchors = 0;
     char fromts[64];
+    tw_anchor_set *anchors = NULL;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--from") && i + 1 < argc) {
             int32_t d;
@@ -364,9 +371,21 @@ static int verify(int argc, char **argv)
                                          argv[i]);
             snprintf(fromts, sizeof fromts, "%s 00:00:00+00", argv[i]);
             from = fromts;
+        } else if (!strcmp(argv[i], "--anchors")) {
+            with_anchors = 1;
         } else {
             return twctl_usage_error("audit verify", "unexpected argument \"%s\"\n%s", argv[i],
                                      USAGE);
+        }
+    }
+    if (with_anchors && from)
+        return twctl_usage_error("audit verify", "--anchors checks whole chains: not with --from");
+    if (with_anchors) {
+        char err[600];
+        /* Read before the snapshot: every anchor published so far must be in it. */
+        if (!(anchors = tw_anchor_read(twctl_brokers(), err, sizeof err))) {
+            fprintf(stderr, "twinctl audit verify: read the anchors: %s\n", err);
+            return TW_EXIT_FAIL;
         }
     }
     PGconn *pg = twctl_pg();
@@ -381,19 +400,26 @@ static int verify(int argc, char **argv)
                 tw_pg_errline(PQresultErrorMessage(h.r), line, sizeof line));
         goto done;
     }
-    int be = verify_events(pg, from, &h);
+    int be = verify_events(pg, from, &h, anchors);
     int ba = be < 0 ? -1 : verify_actions(pg, from);
     if (be < 0 || ba < 0)
         goto done;
     int bad = be + ba;
+    if (anchors)
+        bad += tw_anchor_report(anchors, stdout);
     if (bad) {
         printf("audit verify: %d chain(s) broken\n", bad);
         goto done;
     }
-    printf("audit verify: every chain intact\n");
+    if (anchors)
+        printf("audit verify: every chain intact, and all %zu anchors found in them\n",
+               tw_anchor_count(anchors));
+    else
+        printf("audit verify: every chain intact\n");
     rc = TW_EXIT_OK;
 done:
     PQclear(h.r);
+    tw_anchor_free(anchors);
     PQfinish(pg);
     return rc;
 }

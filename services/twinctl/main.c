@@ -30,7 +30,7 @@ static const struct {
     {"alerts", twctl_alerts, "list | show ID | ack ID --by NAME --note TEXT | watch"},
     {"rules", twctl_rules, "list | set RULE KEY VALUE: alert rule parameters (audited)"},
     {"clock", twctl_clock, "show | set TIME | reset: the test clock (test databases only)"},
-    {"audit", twctl_audit, "verify [--from DATE] | trail --subject S: the audit trail"},
+    {"audit", twctl_audit, "verify [--from DATE | --anchors] | trail --subject S: the audit trail"},
 };
 
 static void usage(FILE *out)

@@ -4,7 +4,10 @@
 # the sample feed across a restart; twinctl audit verify finds every chain
 # intact and agrees with the chains recomputed in SQL; then a superuser with
 # triggers disabled alters, deletes, inserts and reorders rows, and verify
-# names the chain, the row and what is wrong, exiting 1, each time.
+# names the chain, the row and what is wrong, exiting 1, each time. A
+# truncated tail, or a chain recomputed after a change, passes verify (the
+# database agrees with itself) and is caught by verify --anchors, against
+# the heads the projector published to twinwatch.audit-anchors.v1.
 . "$(dirname "$0")/harness.sh"
 harness_up
 S=$TW_ROOT/ops/sample
@@ -14,11 +17,11 @@ S=$TW_ROOT/ops/sample
 # onto the heads the restarted projector read back
 head -n 1500 "$S/feed.jsonl" >"$T/a.jsonl"
 tail -n +1501 "$S/feed.jsonl" >"$T/b.jsonl"
-start_projector p1
+start_projector p1 --set audit.anchor_interval_s=1
 "$TWINCTL" publish "$T/a.jsonl" >/dev/null
 "$TWINCTL" wait --caught-up --timeout 120 || fail "projector did not catch up with the first half"
 stop_projector p1
-start_projector p1
+start_projector p1 --set audit.anchor_interval_s=1
 "$TWINCTL" publish "$T/b.jsonl" "$S/feed-sample.csv" >/dev/null
 "$TWINCTL" wait --caught-up --timeout 120 || fail "projector did not catch up with the second half"
 stop_projector p1
@@ -164,4 +167,50 @@ vrun badfrom --from yesterday
 [ "$vrc" -eq 2 ] && grep -q 'expected a date' "$T/badfrom.out" || fail "verify --from yesterday: exit $vrc"
 vrun badarg --frobnicate
 [ "$vrc" -eq 2 ] || fail "verify --frobnicate: exit $vrc"
+# 6. anchors: every published head is in its chain; each is recorded
+vrun anchors --anchors
+[ "$vrc" -eq 0 ] || fail "verify --anchors on an intact log: exit $vrc: $(cat "$T/anchors.out")"
+grep -qE 'all [1-9][0-9]* anchors found' "$T/anchors.out" || fail "no anchors: $(cat "$T/anchors.out")"
+assert_eq "$(q "SELECT count(*) > 0 FROM audit.anchor")" t "anchors recorded"
+assert_eq "$(q "SELECT count(*) FROM audit.anchor a WHERE NOT EXISTS (SELECT 1 FROM audit.event_log l
+  WHERE (l.topic, l.kafka_partition, l.kafka_offset, l.hash) = (a.topic, a.kafka_partition,
+  a.kafka_offset, a.hash))")" 0 "recorded anchors that are not heads of their chains"
+vrun anchors_from --anchors --from 2020-01-01
+[ "$vrc" -eq 2 ] || fail "verify --anchors --from: exit $vrc"
+
+# a truncated tail, the head beside the offsets moved back with it: only
+# the anchors tell
+last=$(q "SELECT max(kafka_offset) FROM audit.event_log WHERE kafka_partition = 4")
+tamper "DELETE FROM audit.event_log WHERE kafka_partition = 4 AND kafka_offset > $last - 20;
+        UPDATE ingest.partition_offset o SET chain_head = l.hash, chain_offset = l.kafka_offset
+          FROM (SELECT hash, kafka_offset FROM audit.event_log WHERE kafka_partition = 4
+                ORDER BY kafka_offset DESC LIMIT 1) l WHERE o.kafka_partition = 4"
+intact truncated
+vrun truncated_anchors --anchors
+[ "$vrc" -eq 1 ] || fail "verify --anchors missed a truncated tail: $(cat "$T/truncated_anchors.out")"
+grep -qE "^chain twinwatch.events.v1/p4: BROKEN against its anchors: the head [0-9a-f]{64} published at offset $last is not in the database" \
+  "$T/truncated_anchors.out" || fail "truncated tail: $(cat "$T/truncated_anchors.out")"
+
+# a chain recomputed from a changed row on: consistent in itself, unlike its anchors
+tamper "UPDATE audit.event_log SET payload = set_byte(payload, 5, get_byte(payload, 5) # 1)
+         WHERE seq = (SELECT seq FROM audit.event_log WHERE kafka_partition = 5
+                       ORDER BY kafka_offset LIMIT 1 OFFSET 3);
+        DO \$\$
+        DECLARE r record; h bytea := decode(repeat('00', 32), 'hex');
+        BEGIN
+          FOR r IN SELECT * FROM audit.event_log WHERE kafka_partition = 5 ORDER BY kafka_offset LOOP
+            UPDATE audit.event_log SET prev_hash = h,
+                   hash = sha256(h || audit.event_canonical(r.event_id, r.topic, r.kafka_partition,
+                                                            r.kafka_offset, r.payload))
+             WHERE seq = r.seq RETURNING hash INTO h;
+          END LOOP;
+          UPDATE ingest.partition_offset SET chain_head = h WHERE kafka_partition = 5;
+        END \$\$"
+vrun recomputed
+grep -q '^chain twinwatch.events.v1/p5: [0-9]* rows ok' "$T/recomputed.out" ||
+  fail "the recomputed chain is not self-consistent: $(cat "$T/recomputed.out")"
+vrun recomputed_anchors --anchors
+[ "$vrc" -eq 1 ] || fail "verify --anchors missed a recomputed chain: $(cat "$T/recomputed_anchors.out")"
+grep -qE '^chain twinwatch.events.v1/p5: BROKEN against its anchors: .* is not that row.s hash: the chain was rewritten' \
+  "$T/recomputed_anchors.out" || fail "recomputed chain: $(cat "$T/recomputed_anchors.out")"
 echo "audit: ok"

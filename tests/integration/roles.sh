@@ -11,7 +11,7 @@ harness_up
 # The writes each role may do; every other (table, write) must be refused.
 allowed() { # ROLE TABLE OP -> 0 when allowed
   case "$1:$2:$3" in
-  twinwatch_projector:audit.event_log:INSERT) return 0 ;;
+  twinwatch_projector:audit.event_log:INSERT | twinwatch_projector:audit.anchor:INSERT) return 0 ;;
   twinwatch_projector:ingest.dead_letter:INSERT) return 0 ;;
   twinwatch_projector:ingest.partition_offset:INSERT | twinwatch_projector:ingest.partition_offset:UPDATE) return 0 ;;
   twinwatch_projector:ingest.operational_alert:INSERT) return 0 ;;
@@ -101,7 +101,7 @@ out=$(PGUSER=twinwatch_supervisor psql -XAtq -v VERBOSITY=sqlstate \
 # nobody, the owner included, holds UPDATE, DELETE or TRUNCATE on the trail
 # (directly or through a membership, pg_write_all_data included)
 holders=$(q "SELECT string_agg(r.rolname || ':' || t || ':' || p, ' ')
-  FROM pg_roles r, unnest(ARRAY['audit.event_log', 'audit.action_log']) t,
+  FROM pg_roles r, unnest(ARRAY['audit.event_log', 'audit.action_log', 'audit.anchor']) t,
        unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) p
   WHERE NOT r.rolsuper AND r.rolname !~ '^pg_' AND has_table_privilege(r.oid, t, p)")
 assert_eq "$holders" "" "roles that may change the audit trail"
