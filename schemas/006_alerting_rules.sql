@@ -17,11 +17,18 @@ CREATE TABLE alerting.last_event (
   seq       bigint NOT NULL
 );
 
+-- How far alerting.tail() has read the event log. Every row below next_seq
+-- is read. Projectors commit concurrently (lanes, groups), so a row can
+-- appear below the highest seq seen; cand_seq (the highest seq seen at the
+-- previous call) becomes next_seq only once every transaction that was
+-- running then (xid below cand_xmax) has finished.
 CREATE TABLE alerting.tail_state (
-  one       boolean PRIMARY KEY DEFAULT true CHECK (one),
-  next_seq  bigint NOT NULL
+  one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+  next_seq   bigint NOT NULL,
+  cand_seq   bigint,
+  cand_xmax  xid8
 );
-INSERT INTO alerting.tail_state VALUES (true, 1);
+INSERT INTO alerting.tail_state VALUES (true, 1, NULL, NULL);
 
 CREATE FUNCTION alerting.alert_uuid(p_rule text, p_subject text) RETURNS uuid
   LANGUAGE sql IMMUTABLE AS $$ SELECT md5('twinwatch.alert|' || p_rule || '|' || p_subject)::uuid $$;
@@ -130,29 +137,24 @@ BEGIN
   RETURN false;
 END $$;
 
--- Brings alerting.activity and alerting.last_event up to the event log.
--- Activities are re-read a margin behind the watermark: projectors in one
--- group commit concurrently, so a seq below the highest seen can still
--- appear (a batch is at most a few thousand events). last_event only serves
--- cause_event_id and reads new rows only.
+-- Brings alerting.activity and alerting.last_event up to the event log:
+-- reads every row from next_seq on (usually the last call's rows again and
+-- the new ones), idempotently, then moves next_seq as far as is safe.
 CREATE FUNCTION alerting.tail() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-  v_next bigint;
+  st alerting.tail_state;
   v_max bigint;
+  v_snap pg_snapshot := pg_current_snapshot();
 BEGIN
-  SELECT next_seq INTO v_next FROM alerting.tail_state FOR UPDATE;
+  SELECT * INTO st FROM alerting.tail_state FOR UPDATE;
   INSERT INTO alerting.activity (event_id, seq, agency_code, occurred_at, substantive)
   SELECT e.event_id, e.seq, e.agency_code, e.occurred_at,
          e.event_type = 'training_delivered' OR
          (e.event_type = 'support_delivered' AND alerting.pb_substantive(e.payload))
     FROM audit.event_log e
-   WHERE e.seq >= v_next - 20000
+   WHERE e.seq >= st.next_seq
      AND e.event_type IN ('visit', 'support_delivered', 'training_delivered')
      AND NOT EXISTS (SELECT 1 FROM alerting.activity a WHERE a.event_id = e.event_id);
-  SELECT max(seq) INTO v_max FROM audit.event_log WHERE seq >= v_next;
-  IF v_max IS NULL THEN
-    RETURN;
-  END IF;
   INSERT INTO alerting.last_event AS x (subject, event_id, seq)
   SELECT DISTINCT ON (s) s, event_id, seq
     FROM audit.event_log e,
@@ -160,11 +162,17 @@ BEGIN
                          ('t:' || e.agency_code || '|' || e.locality_code),
                          ('a:' || e.agency_code),
                          ('s:' || e.source_system)) v(s)
-   WHERE e.seq >= v_next AND s IS NOT NULL
+   WHERE e.seq >= st.next_seq AND s IS NOT NULL
    ORDER BY s, seq DESC
   ON CONFLICT (subject) DO UPDATE SET event_id = excluded.event_id, seq = excluded.seq
    WHERE x.seq < excluded.seq;
-  UPDATE alerting.tail_state SET next_seq = v_max + 1;
+  SELECT max(seq) INTO v_max FROM audit.event_log WHERE seq >= st.next_seq;
+  IF st.cand_xmax IS NOT NULL AND pg_snapshot_xmin(v_snap) >= st.cand_xmax THEN
+    st.next_seq := greatest(st.next_seq, st.cand_seq + 1);
+  END IF;
+  UPDATE alerting.tail_state
+     SET next_seq = st.next_seq, cand_seq = coalesce(v_max, st.next_seq - 1),
+         cand_xmax = pg_snapshot_xmax(v_snap);
 END $$;
 
 -- What each rule wants: one row per subject that should have an alert, with

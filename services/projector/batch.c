@@ -153,6 +153,18 @@ static tw_batch_part *part_of(tw_batch *b, int32_t partition)
     return p;
 }
 
+/* Marks e rejected for the reason in b->scratch, which it keeps a copy of
+ * (most events are not rejected: the entry holds a pointer, not the text).
+ * -1 when out of memory. */
+static int reject(tw_batch *b, tw_entry *e)
+{
+    if (!(e->rej = tw_arena_alloc(b->arena, sizeof *e->rej)))
+        return -1;
+    *e->rej = b->scratch;
+    e->rejected = 1;
+    return 0;
+}
+
 int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
 {
     tw_batch_part *p = part_of(b, m->partition);
@@ -180,11 +192,9 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
     if (p->first < 0)
         p->first = m->offset;
     p->next = m->offset + 1;
-    e->ev = tw_codec_decode_in(m->payload, m->len, tw_arena_protobuf(b->arena), &e->rej);
-    if (!e->ev || tw_codec_check(e->ev, now_ms, e->id, &e->rej) < 0) {
-        e->rejected = 1;
-        return 0;
-    }
+    e->ev = tw_codec_decode_in(m->payload, m->len, tw_arena_protobuf(b->arena), &b->scratch);
+    if (!e->ev || tw_codec_check(e->ev, now_ms, e->id, &b->scratch) < 0)
+        return reject(b, e);
     size_t n = twinwatch__v1__event__get_packed_size(e->ev);
     if (!(e->canon = tw_arena_alloc(b->arena, n)))
         return -1;
@@ -496,15 +506,17 @@ static int apply(tw_batch *b)
                 e->duplicate = 1;
                 count(b, e->rkm->partition, 2);
             } else {
-                e->rejected = 1;
-                e->rej.reason = TW_R_CONFLICTING_DUPLICATE;
-                snprintf(e->rej.msg, sizeof e->rej.msg,
+                b->scratch.reason = TW_R_CONFLICTING_DUPLICATE;
+                snprintf(b->scratch.msg, sizeof b->scratch.msg,
                          "event %s was accepted before with different content", idtext);
+                if (reject(b, e) < 0)
+                    return -1;
                 count(b, e->rkm->partition, 1);
             }
             continue;
         }
-        int rc = tw_project_apply(b->st, e->ev, e->id, e->rkm->partition, e->rkm->offset, &e->rej);
+        int rc =
+            tw_project_apply(b->st, e->ev, e->id, e->rkm->partition, e->rkm->offset, &b->scratch);
         if (rc == -2)
             return -1;
         if (rc < 0) {
@@ -516,7 +528,8 @@ static int apply(tw_batch *b)
                 b->recheck = 1;
                 return 1;
             }
-            e->rejected = 1;
+            if (reject(b, e) < 0)
+                return -1;
             count(b, e->rkm->partition, 1);
             continue;
         }

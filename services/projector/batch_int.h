@@ -19,7 +19,7 @@ typedef struct tw_entry {
     uint8_t *canon;
     size_t canon_len;
     uint8_t prev[TW_CHAIN_HASH_LEN], hash[TW_CHAIN_HASH_LEN]; /* its chain link, when accepted */
-    tw_reject rej;
+    tw_reject *rej; /* why, when rejected (in the batch's arena) */
     int rejected, accepted, duplicate, stale;
 } tw_entry;
 
@@ -55,6 +55,7 @@ struct tw_batch {
     tw_map *seen;           /* event_id text -> first accepted entry in this batch */
     tw_map *known;          /* event_id text -> known_payload already in the log */
     tw_map *keys;           /* keys queued for the read phase */
+    tw_reject scratch;      /* the check under way; kept (copied) only if it rejects */
     struct tw_arena *arena; /* decoded events, canonical bytes, keys: freed by tw_batch_clear */
     tw_pgarr ra[RA__COUNT];
     tw_pgarr wa[WA__COUNT];

@@ -379,8 +379,8 @@ static void fill_log_and_dead(tw_batch *b)
             tw_pgarr_text(&w[D_TYPE], ev ? tw_event_type(ev) : NULL);
             tw_pgarr_text(&w[D_AGENCY], ev && *ev->agency_code ? ev->agency_code : NULL);
             tw_pgarr_text(&w[D_LOCALITY], ev && *ev->locality_code ? ev->locality_code : NULL);
-            tw_pgarr_text(&w[D_REASON], tw_reason_name(e->rej.reason));
-            tw_pgarr_text(&w[D_MESSAGE], e->rej.msg);
+            tw_pgarr_text(&w[D_REASON], tw_reason_name(e->rej->reason));
+            tw_pgarr_text(&w[D_MESSAGE], e->rej->msg);
             tw_pgarr_bytes(&w[D_PAYLOAD], m->payload ? m->payload : "", m->len);
         }
     }

@@ -113,6 +113,14 @@ static void on_listening(void *arg, int ok, const char *err)
     l->cbs.on_ready(l->arg);
 }
 
+/* The server's notices (e.g. "terminating connection") as log lines. */
+static void on_pg_notice(void *arg, const char *msg)
+{
+    tw_listener *l = arg;
+    char line[400];
+    tw_warn("%s: %s", l->appname, tw_pg_errline(msg, line, sizeof line));
+}
+
 static void on_connected(void *arg, PGconn *c, const char *err)
 {
     tw_listener *l = arg;
@@ -122,6 +130,7 @@ static void on_connected(void *arg, PGconn *c, const char *err)
         return;
     }
     l->conn = c;
+    PQsetNoticeProcessor(c, on_pg_notice, l);
     tw_pgpipe_init(&l->pipe, l->loop, c);
     for (int i = 0; l->channels[i]; i++) {
         snprintf(sql, sizeof sql, "LISTEN %s", l->channels[i]);

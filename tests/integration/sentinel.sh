@@ -326,6 +326,58 @@ assert_eq "$(q "SELECT md5(string_agg(alert_id || state || severity || transitio
 check_topic "after rebuild"
 assert_eq "$(wc -l <"$T/topic.txt")" "$msgs" "alert messages after rebuild + restart"
 
+# --- an event-log row that commits after rows with higher seq (projector
+# lanes commit concurrently) is still read by the sentinel's tail: here a
+# raw row held uncommitted while the projector commits a later batch
+late=$(q "SELECT gen_random_uuid()")
+psql -XAtq -v ON_ERROR_STOP=1 -c "BEGIN;
+  INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset, event_type,
+    agency_code, locality_code, occurred_at, source_system, source_ref, payload)
+  VALUES ('$late', 'late-test', 0, -1, 'visit', '$B', '$L2', '2020-01-01', 'late-test', 'late-1', '\x00');
+  SELECT pg_sleep(3); COMMIT;" >/dev/null &
+late_pid=$!
+sleep 0.5
+ev $A $L sms-gw 2026-11-01T09:00+07:00 '"feedHeartbeat":{}' >"$T/in"; publish <"$T/in"
+sleep 0.5 # the batch's evaluation reads past the uncommitted row
+wait $late_pid || fail "the late transaction"
+q "NOTIFY twinwatch_projection, '{\"events\":0,\"agencies\":[\"$B\"]}'"
+for i in $(seq 1 40); do
+  [ "$(q "SELECT count(*) FROM alerting.activity WHERE event_id = '$late'")" == 1 ] && break
+  sleep 0.05
+done
+[ "$i" -lt 40 ] || fail "a row committed late below the tail's watermark was never read"
+
+# --- PostgreSQL restarted: both connections come back and LISTEN again
+# (the rule change below reaches the sentinel only through its NOTIFY)
+ev_conn=$(grep -c "twinwatch-sentinel: connected" "$T/sentinel.log")
+pub_conn=$(grep -c "twinwatch-sentinel-publisher: connected" "$T/sentinel.log")
+tw_pg_run "$(tw_pg_bin)/pg_ctl" -D "$T/pg" -m immediate -w -t 60 restart -o "-p $PGPORT" \
+  -l "$T/pg/server.log" >/dev/null || fail "PostgreSQL restart"
+for i in $(seq 1 100); do
+  [ "$(grep -c "twinwatch-sentinel: connected" "$T/sentinel.log")" -gt "$ev_conn" ] &&
+    [ "$(grep -c "twinwatch-sentinel-publisher: connected" "$T/sentinel.log")" -gt "$pub_conn" ] &&
+    break
+  sleep 0.1
+done
+[ "$i" -lt 100 ] || fail "the sentinel did not reconnect after PostgreSQL restarted"
+sleep 0.5 # its full evaluation after the reconnect
+open_feeds=$(q "SELECT count(*) FROM alerting.alert WHERE rule = 'feed_silent' AND state = 'open'")
+[ "$open_feeds" -ge 1 ] || fail "no open feed_silent alert to resolve"
+"$TWINCTL" rules set feed_silent silence_hours 100000 --by test >/dev/null || fail "rules set"
+for i in $(seq 1 40); do
+  [ "$(q "SELECT count(*) FROM alerting.alert WHERE rule = 'feed_silent' AND state = 'open'")" == 0 ] && break
+  sleep 0.05
+done
+[ "$i" -lt 40 ] || fail "feed_silent alerts not resolved after the rule change and a PostgreSQL restart"
+"$TWINCTL" rules set feed_silent silence_hours 48 --by test >/dev/null || fail "rules set back"
+for i in $(seq 1 40); do
+  [ "$(q "SELECT count(*) FROM alerting.alert WHERE rule = 'feed_silent' AND state = 'open'")" == "$open_feeds" ] && break
+  sleep 0.05
+done
+[ "$i" -lt 40 ] || fail "feed_silent alerts not reopened after the rule was set back"
+wait_outbox
+check_topic "after a PostgreSQL restart"
+
 # --- operator views and production safety
 "$TWINCTL" alerts list --state open --rule pledge_overdue --lang en >"$T/list.out" ||
   fail "alerts list --state open --rule pledge_overdue"
@@ -344,6 +396,14 @@ out=$(PGDATABASE=prodlike "$TWINCTL" clock set 2026-09-01T08:00:00+07:00 2>&1) &
 [[ $out == *"no test clock"* ]] || fail "clock set refusal: $out"
 assert_eq "$(PGDATABASE=prodlike q "SELECT to_regclass('twinwatch.test_clock') IS NULL")" t \
   "production migrate never installs the test clock"
+
+# under ops/test --asan: the sentinel stopped cleanly, with no sanitizer report
+tw_stop_pid "$T/sentinel.pid" 10
+if grep -q "Sanitizer\|runtime error" "$T/sentinel.log"; then
+  grep -A5 "Sanitizer\|runtime error" "$T/sentinel.log" | head -n 30 >&2
+  fail "the sanitizers reported on the sentinel"
+fi
+grep -q "publisher: .* published" "$T/sentinel.log" || fail "the sentinel did not stop cleanly"
 
 echo "--- measured alert delays (real time; deadlines on the test clock):"
 cat "$DELAYS"
