@@ -55,6 +55,30 @@ void tw_batch_clear(tw_batch *b)
     tw_map_clear(b->keys);
     clear_known(b);
     tw_arena_reset(b->arena); /* the events, their canonical bytes, the maps' keys */
+    b->nanchors = 0;
+}
+
+void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32])
+{
+    b->heads = heads;
+}
+
+int tw_batch_add_anchor(tw_batch *b, int32_t partition, int64_t offset, const uint8_t hash[32])
+{
+    if (b->nanchors == TW_MAX_PARTS)
+        return -1;
+    b->anchor_part[b->nanchors] = partition;
+    b->anchor_off[b->nanchors] = offset;
+    memcpy(b->anchor_hash[b->nanchors], hash, TW_CHAIN_HASH_LEN);
+    b->nanchors++;
+    return 0;
+}
+
+int tw_batch_anchors(const tw_batch *b, const int32_t **parts, const int64_t **offsets)
+{
+    *parts = b->anchor_part;
+    *offsets = b->anchor_off;
+    return b->nanchors;
 }
 
 void tw_batch_free(tw_batch *b)

@@ -30,6 +30,8 @@ static const tw_conf_def settings[] = {
     {"http.address", TW_CONF_STRING, "0.0.0.0", 1, 0, "address /metrics and /healthz listen on"},
     {"health.stall_ms", TW_CONF_INT, "60000", 1000, 3600000,
      "/healthz fails when events wait and no batch has committed for this long"},
+    {"audit.anchor_interval_s", TW_CONF_INT, "300", 1, 86400,
+     "publish the partitions' chain heads to twinwatch.audit-anchors.v1 this often (and at stop)"},
     {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},
     {"log.level", TW_CONF_STRING, "info", 1, 0, "debug (one line per batch), info, warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
@@ -53,6 +55,7 @@ static void launch(tw_lane *l)
     l->open = t;
     l->open_due = 0;
     ev_timer_stop(pr->loop, &l->batch_timer);
+    tw_anchors_attach(pr, l, l->flight);
     tw_batch_run(l->flight, &l->pipe, pr->stored, pr->start, l->careful_batches > 0, on_batch_done,
                  l);
 }
@@ -200,8 +203,14 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     tw_observe_batch(pr, &s, tw_batch_count(b), 1);
     if (l->careful_batches > 0)
         l->careful_batches = s.duplicates > 0 ? 10 : l->careful_batches - 1;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         pr->stored[parts[i].partition] = parts[i].next;
+        if (parts[i].chained > 0) {
+            memcpy(pr->head[parts[i].partition], parts[i].head, TW_CHAIN_HASH_LEN);
+            pr->head_off[parts[i].partition] = parts[i].head_offset;
+        }
+    }
+    tw_anchors_recorded(pr, b);
     pr->batches++;
     pr->events += (long long)tw_batch_count(b);
     pr->accepted += s.accepted;
@@ -466,6 +475,10 @@ int main(int argc, char **argv)
         l->cache = tw_state_new();
         l->open = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
         l->flight = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
+        if (l->open && l->flight) {
+            tw_batch_set_heads(l->open, (const uint8_t(*)[32])pr.head);
+            tw_batch_set_heads(l->flight, (const uint8_t(*)[32])pr.head);
+        }
         if (!l->open || !l->flight) {
             tw_error("out of memory");
             goto done;
@@ -495,15 +508,13 @@ int main(int argc, char **argv)
         }
         use_connection(&pr.lanes[i], c);
     }
-    if (tw_observe_start(&pr, err, sizeof err) < 0) {
-        tw_error("%s", err);
-        goto done;
-    }
-    if (tw_consumer_start(&pr, err, sizeof err) < 0) {
+    if (tw_observe_start(&pr, err, sizeof err) < 0 || tw_anchors_start(&pr, err, sizeof err) < 0 ||
+        tw_consumer_start(&pr, err, sizeof err) < 0) {
         tw_error("%s", err);
         goto done;
     }
     ev_run(pr.loop, 0);
+    tw_anchors_stop(&pr);
     tw_consumer_close(&pr);
     tw_info("stopped: %lld batches, %lld events, %lld accepted, %lld dead-lettered, "
             "%lld duplicates",
@@ -511,6 +522,8 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     tw_consumer_close(&pr);
+    if (pr.anchor_rk)
+        rd_kafka_destroy(pr.anchor_rk);
     for (int i = 0; i < pr.nlanes; i++) {
         tw_lane *l = &pr.lanes[i];
         tw_pgconnect_cancel(&l->connecting);
