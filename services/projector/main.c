@@ -17,7 +17,7 @@ static const tw_conf_def settings[] = {
     {"group.id", TW_CONF_STRING, "twinwatch-projector", 1, 0, "Kafka consumer group"},
     {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
      "libpq connection string (empty: PG* environment variables)"},
-    {"batch.max_events", TW_CONF_INT, "5000", 1, 1000000, "close a batch at this many events"},
+    {"batch.max_events", TW_CONF_INT, "3000", 1, 1000000, "close a batch at this many events"},
     {"batch.max_ms", TW_CONF_INT, "50", 1, 60000, "close a batch this long after its first event"},
     {"lanes", TW_CONF_INT, "2", 1, TW_PROJ_MAX_LANES,
      "PostgreSQL connections writing batches in parallel (partitions split among them)"},
