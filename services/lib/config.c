@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 typedef struct conf_extra {
     char *key, *value;
     struct conf_extra *next;
@@ -114,6 +116,9 @@ int tw_config_set(tw_config *c, const char *key, const char *value, const char *
                      (long long)d->min, (long long)d->max);
             return -1;
         }
+    } else if (d->type == TW_CONF_STRING && d->min > 0 && !*value) {
+        snprintf(err, errlen, "%s: %s is empty: it needs a value (%s)", source, key, d->help);
+        return -1;
     } else if (d->type == TW_CONF_BOOL) {
         int b;
         if (parse_bool(value, &b) < 0) {
@@ -251,13 +256,39 @@ static int secret(const char *key)
     return strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.");
 }
 
+/* A libpq connection string with its password masked (keyword or URI
+ * form); one that does not parse is masked whole. */
+static void print_conninfo(FILE *out, const char *key, const char *value)
+{
+    char *why = NULL;
+    PQconninfoOption *opts = *value ? PQconninfoParse(value, &why) : NULL;
+    if (!*value) {
+        fprintf(out, "%s = \n", key);
+        return;
+    }
+    if (!opts) {
+        fprintf(out, "%s = **** (does not parse: %s)\n", key, why ? why : "out of memory");
+        PQfreemem(why);
+        return;
+    }
+    fprintf(out, "%s =", key);
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (o->val && *o->val)
+            fprintf(out, " %s=%s", o->keyword, strcmp(o->keyword, "password") ? o->val : "****");
+    fprintf(out, "\n");
+    PQconninfoFree(opts);
+}
+
 void tw_config_print(const tw_config *c, FILE *out)
 {
-    for (size_t i = 0; i < c->ndefs; i++)
-        fprintf(out, "%s = %s\n", c->defs[i].key,
-                !c->values[i]            ? ""
-                : secret(c->defs[i].key) ? "****"
-                                         : c->values[i]);
+    for (size_t i = 0; i < c->ndefs; i++) {
+        const char *k = c->defs[i].key;
+        size_t kl = strlen(k);
+        if (c->values[i] && kl >= 8 && strcmp(k + kl - 8, "conninfo") == 0)
+            print_conninfo(out, k, c->values[i]);
+        else
+            fprintf(out, "%s = %s\n", k, !c->values[i] ? "" : secret(k) ? "****" : c->values[i]);
+    }
     for (const conf_extra *e = c->extra; e; e = e->next)
         fprintf(out, "%s = %s\n", e->key, secret(e->key) ? "****" : e->value);
 }

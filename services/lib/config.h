@@ -17,7 +17,7 @@ typedef struct tw_conf_def {
     const char *key;
     tw_conf_type type;
     const char *def;  /* default as text; NULL = unset */
-    int64_t min, max; /* for TW_CONF_INT */
+    int64_t min, max; /* for TW_CONF_INT; a TW_CONF_STRING with min 1 must not be empty */
     const char *help;
 } tw_conf_def;
 

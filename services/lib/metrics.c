@@ -18,6 +18,7 @@ struct tw_metric {
     uint64_t *buckets; /* per bound, not cumulative; [nbounds] is above the last */
     uint64_t count;
     int nbounds;
+    int hidden;
 };
 
 struct tw_metrics {
@@ -139,6 +140,12 @@ void tw_metric_observe(tw_metric *h, double v)
     h->buckets[i]++;
     h->count++;
     h->value += v;
+}
+
+void tw_metric_hide(tw_metric *m, int hidden)
+{
+    if (m)
+        m->hidden = hidden;
 }
 
 double tw_metric_value(const tw_metric *c)
@@ -266,10 +273,12 @@ int tw_metrics_render(tw_metrics *m, char **out, size_t *len)
         free(t.buf);
         return -1;
     }
-    if (m->n)
-        memcpy(sorted, m->series, m->n * sizeof *sorted);
-    qsort(sorted, m->n, sizeof *sorted, by_name);
-    for (size_t i = 0; i < m->n; i++) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (!m->series[i]->hidden)
+            sorted[n++] = m->series[i];
+    qsort(sorted, n, sizeof *sorted, by_name);
+    for (size_t i = 0; i < n; i++) {
         const tw_metric *s = sorted[i];
         if (i == 0 || strcmp(sorted[i - 1]->name, s->name) != 0) {
             put(&t, "# HELP %s ", s->name);

@@ -55,6 +55,30 @@ void tw_batch_clear(tw_batch *b)
     tw_map_clear(b->keys);
     clear_known(b);
     tw_arena_reset(b->arena); /* the events, their canonical bytes, the maps' keys */
+    b->nanchors = 0;
+}
+
+void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32])
+{
+    b->heads = heads;
+}
+
+int tw_batch_add_anchor(tw_batch *b, int32_t partition, int64_t offset, const uint8_t hash[32])
+{
+    if (b->nanchors == TW_MAX_PARTS)
+        return -1;
+    b->anchor_part[b->nanchors] = partition;
+    b->anchor_off[b->nanchors] = offset;
+    memcpy(b->anchor_hash[b->nanchors], hash, TW_CHAIN_HASH_LEN);
+    b->nanchors++;
+    return 0;
+}
+
+int tw_batch_anchors(const tw_batch *b, const int32_t **parts, const int64_t **offsets)
+{
+    *parts = b->anchor_part;
+    *offsets = b->anchor_off;
+    return b->nanchors;
 }
 
 void tw_batch_free(tw_batch *b)
@@ -440,8 +464,26 @@ static void on_read_result(void *arg, int stmt, const PGresult *r)
 
 /* ---- apply ---- */
 
-static void count(tw_batch *b, int32_t partition, int what)
+int tw_batch_type_index(const tw_event *ev)
 {
+    int c = ev ? (int)ev->body_case - (int)TWINWATCH__V1__EVENT__BODY_TWINNING_SIGNED + 1 : 0;
+    return c >= 1 && c < TW_BATCH_NTYPES ? c : 0;
+}
+
+const char *tw_batch_type_name(int t)
+{
+    static const char *names[TW_BATCH_NTYPES] = {
+        "unknown",          "twinning_signed",   "twinning_ended",     "visit",
+        "support_pledged",  "support_delivered", "training_delivered", "pledge_revised",
+        "pledge_cancelled", "feed_heartbeat"};
+    return t >= 0 && t < TW_BATCH_NTYPES ? names[t] : "unknown";
+}
+
+/* what: 0 accepted, 1 dead-lettered, 2 duplicate */
+static void count(tw_batch *b, const tw_entry *e, int what)
+{
+    int32_t partition = e->rkm->partition;
+    b->stats.by_type[tw_batch_type_index(e->ev)][what]++;
     for (int i = 0; i < b->nparts; i++) {
         if (b->parts[i].partition != partition)
             continue;
@@ -470,7 +512,7 @@ static int apply(tw_batch *b)
             continue;
         }
         if (e->rejected) {
-            count(b, e->rkm->partition, 1);
+            count(b, e, 1);
             continue;
         }
         tw_uuid_format(e->id, idtext);
@@ -480,14 +522,14 @@ static int apply(tw_batch *b)
             if (k ? same_bytes(e, k->bytes, k->len)
                   : same_bytes(e, first->canon, first->canon_len)) {
                 e->duplicate = 1;
-                count(b, e->rkm->partition, 2);
+                count(b, e, 2);
             } else {
                 b->scratch.reason = TW_R_CONFLICTING_DUPLICATE;
                 snprintf(b->scratch.msg, sizeof b->scratch.msg,
                          "event %s was accepted before with different content", idtext);
                 if (reject(b, e) < 0)
                     return -1;
-                count(b, e->rkm->partition, 1);
+                count(b, e, 1);
             }
             continue;
         }
@@ -506,13 +548,13 @@ static int apply(tw_batch *b)
             }
             if (reject(b, e) < 0)
                 return -1;
-            count(b, e->rkm->partition, 1);
+            count(b, e, 1);
             continue;
         }
         if (tw_map_put(b->seen, idtext, e) < 0)
             return -1;
         e->accepted = 1;
-        count(b, e->rkm->partition, 0);
+        count(b, e, 0);
     }
     return 0;
 }

@@ -24,6 +24,9 @@ typedef struct tw_batch_part {
     int64_t expected; /* stored next offset before the batch, -1 = none */
     int64_t next;     /* stored next offset after it */
     int64_t accepted, dead, duplicates;
+    uint8_t head[32];    /* the partition's chain head after the batch */
+    int64_t chained;     /* links the batch added to the chain (its accepted events) */
+    int64_t head_offset; /* the offset of the row whose hash is head */
 } tw_batch_part;
 
 /* A batch applies its events to cache, the projector's state of its
@@ -32,6 +35,16 @@ typedef struct tw_batch_part {
  * the cache after a batch commits and resets it after any failure. */
 tw_batch *tw_batch_new(const char *topic, tw_state *cache);
 void tw_batch_free(tw_batch *b);
+/* The chain heads (32 bytes per partition) the batch's events are chained
+ * onto when written; the owner updates them from tw_batch_parts after a
+ * commit, and re-reads them from PostgreSQL after a failure. */
+void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32]);
+/* Adds a published anchor (a partition's chain head at offset) for the
+ * batch's transaction to record in audit.anchor; tw_batch_clear forgets
+ * them. Returns -1 when the batch holds TW_PROJ_MAX_PARTS already. */
+int tw_batch_add_anchor(tw_batch *b, int32_t partition, int64_t offset, const uint8_t hash[32]);
+/* The anchors the batch recorded: partitions and offsets, n of them. */
+int tw_batch_anchors(const tw_batch *b, const int32_t **parts, const int64_t **offsets);
 /* Drops every message (their rd_kafka_message_t are destroyed). */
 void tw_batch_clear(tw_batch *b);
 size_t tw_batch_count(const tw_batch *b);
@@ -64,10 +77,17 @@ void tw_batch_describe(const tw_batch *b, char *out, size_t outlen);
  * logged already, or an event failed a stateful check unlooked-up) */
 int tw_batch_needs_lookups(const tw_batch *b, const tw_pgpipe *pipe);
 
+/* Event types counted apart: 0 is an event that did not decode (or an
+ * unknown body), then the bodies in contract order. */
+#define TW_BATCH_NTYPES 10
+int tw_batch_type_index(const tw_event *ev);
+const char *tw_batch_type_name(int t); /* "support_pledged" */
+
 /* Totals of the last run, for logs and metrics. */
 typedef struct tw_batch_stats {
     int64_t accepted, dead, duplicates, parked;
-    double read_ms, apply_ms, write_ms; /* wall time of each phase */
+    int64_t by_type[TW_BATCH_NTYPES][3]; /* [type][0 accepted, 1 dead-lettered, 2 duplicate] */
+    double read_ms, apply_ms, write_ms;  /* wall time of each phase */
 } tw_batch_stats;
 tw_batch_stats tw_batch_stats_get(const tw_batch *b);
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "chain.h"
 #include "codec.h"
 #include "map.h"
 #include "project.h"
@@ -17,6 +18,7 @@ typedef struct tw_entry {
     uint8_t id[16];
     uint8_t *canon;
     size_t canon_len;
+    uint8_t prev[TW_CHAIN_HASH_LEN], hash[TW_CHAIN_HASH_LEN]; /* its chain link, when accepted */
     tw_reject *rej; /* why, when rejected (in the batch's arena) */
     int rejected, accepted, duplicate, stale;
 } tw_entry;
@@ -60,8 +62,13 @@ struct tw_batch {
     tw_source **sources; /* the write phase's source rows, sorted */
     size_t nsources;     /* room in sources */
     tw_batch_stats stats;
+    const uint8_t (*heads)[TW_CHAIN_HASH_LEN]; /* the projector's chain heads, by partition */
     struct timespec phase_start;
     int oom;
+    int nanchors; /* published anchors this batch records in audit.anchor */
+    int32_t anchor_part[TW_MAX_PARTS];
+    int64_t anchor_off[TW_MAX_PARTS];
+    uint8_t anchor_hash[TW_MAX_PARTS][TW_CHAIN_HASH_LEN];
     int careful; /* look up every event id before applying */
     int recheck; /* not careful, and an event failed a stateful check */
     int read_kind[8], nread;

@@ -10,32 +10,48 @@
 #include "date.h"
 #include "log.h"
 
+static int read_ok, heads_bad;
+
 static void on_stored_offset(void *arg, int stmt, const PGresult *r)
 {
     tw_projector *pr = arg;
     (void)stmt;
     for (int i = 0; i < PQntuples(r); i++) {
         long part = strtol(PQgetvalue(r, i, 0), NULL, 10);
-        if (part >= 0 && part < TW_PROJ_MAX_PARTS)
-            pr->stored[part] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        if (part < 0 || part >= TW_PROJ_MAX_PARTS)
+            continue;
+        pr->stored[part] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        if (!PQgetisnull(r, i, 3))
+            pr->head_off[part] = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+        if (!PQgetisnull(r, i, 2) && tw_chain_parse_hex(PQgetvalue(r, i, 2), pr->head[part]) < 0) {
+            tw_error("p%ld: stored chain head %s is not a SHA-256; stopping", part,
+                     PQgetvalue(r, i, 2));
+            heads_bad = 1;
+        }
     }
 }
 
-static int read_ok;
 static void on_read_done(void *arg, int ok, const char *err)
 {
     tw_projector *pr = arg;
-    read_ok = ok;
+    read_ok = ok && !heads_bad;
     if (!ok)
         snprintf(pr->err, sizeof pr->err, "%s", err);
+    else if (heads_bad)
+        snprintf(pr->err, sizeof pr->err, "a stored chain head is not a SHA-256");
 }
 
-/* Reads stored offsets of the partitions in list and sets their offsets. */
+/* Reads stored offsets (and chain heads) of the partitions in list and sets
+ * their offsets. A partition without a head (nothing accepted yet) starts
+ * its chain at the genesis hash. */
 static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
 {
     tw_pgparams p;
-    for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
+    for (int i = 0; i < TW_PROJ_MAX_PARTS; i++) {
         pr->stored[i] = -1;
+        memcpy(pr->head[i], tw_chain_genesis, TW_CHAIN_HASH_LEN);
+        pr->head_off[i] = -1;
+    }
     tw_pgparams_clear(&p);
     tw_pgparams_text(&p, pr->topic);
     tw_pgpipe *pipe = &pr->lanes[0].pipe;
@@ -44,10 +60,12 @@ static int load_offsets(tw_projector *pr, rd_kafka_topic_partition_list_t *list)
         return -1;
     }
     if (tw_pgpipe_send(pipe,
-                       "SELECT kafka_partition, next_offset FROM ingest.partition_offset"
+                       "SELECT kafka_partition, next_offset, chain_head, chain_offset FROM "
+                       "ingest.partition_offset"
                        " WHERE topic = $1",
                        &p) < 0)
         return -1;
+    heads_bad = 0;
     tw_pgpipe_finish(pipe, on_stored_offset, on_read_done, pr);
     if (!read_ok)
         return -1;
@@ -92,6 +110,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     tw_projector *pr = opaque;
+    pr->rebalances++;
     pr->in_rebalance = 1; /* a batch finishing now must not poll Kafka from here */
     settle_batches(pr);
     memset(pr->assigned, 0, sizeof pr->assigned);
@@ -255,6 +274,15 @@ void tw_consumer_drain(tw_projector *pr)
     tw_projector_kick(pr);
 }
 
+/* librdkafka's statistics (statistics.interval.ms): which brokers are up,
+ * for /healthz. */
+static int on_kafka_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    tw_observe_kafka_stats(opaque, json, len);
+    return 0; /* librdkafka frees json */
+}
+
 static void on_kafka_ready(struct ev_loop *loop, ev_io *w, int revents)
 {
     tw_projector *pr = w->data;
@@ -290,6 +318,8 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
                                            "8388608",
                                            "fetch.wait.max.ms",
                                            "50",
+                                           "statistics.interval.ms",
+                                           "5000",
                                            NULL};
     if (!(conf = tw_kafka_conf(brokers, defaults, pr->cfg, err, errlen)))
         return -1;
@@ -304,6 +334,7 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_stats_cb(conf, on_kafka_stats);
     rd_kafka_conf_set_opaque(conf, pr);
     if (!(pr->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
         snprintf(err, errlen, "create Kafka consumer: %s", why);

@@ -11,10 +11,10 @@
 #include "projector.h"
 
 static const tw_conf_def settings[] = {
-    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 0, 0,
+    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 1, 0,
      "Kafka bootstrap servers (host:port,...)"},
-    {"topic", TW_CONF_STRING, "twinwatch.events.v1", 0, 0, "events topic to project"},
-    {"group.id", TW_CONF_STRING, "twinwatch-projector", 0, 0, "Kafka consumer group"},
+    {"topic", TW_CONF_STRING, "twinwatch.events.v1", 1, 0, "events topic to project"},
+    {"group.id", TW_CONF_STRING, "twinwatch-projector", 1, 0, "Kafka consumer group"},
     {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
      "libpq connection string (empty: PG* environment variables)"},
     {"batch.max_events", TW_CONF_INT, "5000", 1, 1000000, "close a batch at this many events"},
@@ -25,8 +25,15 @@ static const tw_conf_def settings[] = {
      "twinnings + pledges kept in memory between batches, all lanes together (0: none)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
-    {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
-    {"log.level", TW_CONF_STRING, "info", 0, 0, "debug (one line per batch), info, warn, error"},
+    {"http.port", TW_CONF_INT, "0", 0, 65535,
+     "port of GET /metrics and /healthz (0: not served; the examples use 9464)"},
+    {"http.address", TW_CONF_STRING, "0.0.0.0", 1, 0, "address /metrics and /healthz listen on"},
+    {"health.stall_ms", TW_CONF_INT, "60000", 1000, 3600000,
+     "/healthz fails when events wait and no batch has committed for this long"},
+    {"audit.anchor_interval_s", TW_CONF_INT, "300", 1, 86400,
+     "publish the partitions' chain heads to twinwatch.audit-anchors.v1 this often (and at stop)"},
+    {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},
+    {"log.level", TW_CONF_STRING, "info", 1, 0, "debug (one line per batch), info, warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -48,6 +55,7 @@ static void launch(tw_lane *l)
     l->open = t;
     l->open_due = 0;
     ev_timer_stop(pr->loop, &l->batch_timer);
+    tw_anchors_attach(pr, l, l->flight);
     tw_batch_run(l->flight, &l->pipe, pr->stored, pr->start, l->careful_batches > 0, on_batch_done,
                  l);
 }
@@ -168,6 +176,8 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
     int n;
     const tw_batch_part *parts = tw_batch_parts(b, &n);
 
+    if (!ok)
+        tw_observe_batch(pr, NULL, 0, 0);
     if (!ok && tw_batch_needs_lookups(b, &l->pipe)) {
         /* A re-delivery, maybe: some events are logged already. Not a
          * failure of anything; the next batches look ids up until they
@@ -190,10 +200,17 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         return;
     }
     tw_batch_stats s = tw_batch_stats_get(b);
+    tw_observe_batch(pr, &s, tw_batch_count(b), 1);
     if (l->careful_batches > 0)
         l->careful_batches = s.duplicates > 0 ? 10 : l->careful_batches - 1;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         pr->stored[parts[i].partition] = parts[i].next;
+        if (parts[i].chained > 0) {
+            memcpy(pr->head[parts[i].partition], parts[i].head, TW_CHAIN_HASH_LEN);
+            pr->head_off[parts[i].partition] = parts[i].head_offset;
+        }
+    }
+    tw_anchors_recorded(pr, b);
     pr->batches++;
     pr->events += (long long)tw_batch_count(b);
     pr->accepted += s.accepted;
@@ -240,6 +257,7 @@ static void resume(tw_projector *pr)
         return;
     }
     pr->resync = 0;
+    tw_observe_resync(pr, 0);
     tw_info("resumed from the stored offsets");
     tw_consumer_drain(pr);
 }
@@ -314,9 +332,12 @@ void tw_projector_failed(tw_projector *pr, const char *why)
         }
     }
     pr->resync = 1;
+    tw_observe_resync(pr, 1);
     pr->retry_delay = pr->retry_delay <= 0 ? 0.1 : pr->retry_delay * 2;
     if (pr->retry_delay > max)
         pr->retry_delay = max;
+    if (why && why != pr->err) /* for /healthz */
+        snprintf(pr->err, sizeof pr->err, "%s", why);
     if (why) /* NULL: an expected retry, already logged */
         tw_error("%s; seeking back to the stored offsets in %.1fs", why, pr->retry_delay);
     if (pr->stopping) {
@@ -454,6 +475,10 @@ int main(int argc, char **argv)
         l->cache = tw_state_new();
         l->open = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
         l->flight = l->cache ? tw_batch_new(pr.topic, l->cache) : NULL;
+        if (l->open && l->flight) {
+            tw_batch_set_heads(l->open, (const uint8_t(*)[32])pr.head);
+            tw_batch_set_heads(l->flight, (const uint8_t(*)[32])pr.head);
+        }
         if (!l->open || !l->flight) {
             tw_error("out of memory");
             goto done;
@@ -483,11 +508,13 @@ int main(int argc, char **argv)
         }
         use_connection(&pr.lanes[i], c);
     }
-    if (tw_consumer_start(&pr, err, sizeof err) < 0) {
+    if (tw_observe_start(&pr, err, sizeof err) < 0 || tw_anchors_start(&pr, err, sizeof err) < 0 ||
+        tw_consumer_start(&pr, err, sizeof err) < 0) {
         tw_error("%s", err);
         goto done;
     }
     ev_run(pr.loop, 0);
+    tw_anchors_stop(&pr);
     tw_consumer_close(&pr);
     tw_info("stopped: %lld batches, %lld events, %lld accepted, %lld dead-lettered, "
             "%lld duplicates",
@@ -495,6 +522,8 @@ int main(int argc, char **argv)
     rc = 0;
 done:
     tw_consumer_close(&pr);
+    if (pr.anchor_rk)
+        rd_kafka_destroy(pr.anchor_rk);
     for (int i = 0; i < pr.nlanes; i++) {
         tw_lane *l = &pr.lanes[i];
         tw_pgconnect_cancel(&l->connecting);
@@ -504,6 +533,7 @@ done:
         if (l->pg)
             PQfinish(l->pg);
     }
+    tw_observe_stop(&pr);
     tw_config_free(pr.cfg);
     return rc;
 }

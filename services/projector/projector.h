@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "batch.h"
+#include "chain.h"
 #include "config.h"
 #include "kafka.h"
 #include "pg.h"
@@ -23,6 +24,7 @@ typedef struct tw_lost {
 } tw_lost;
 
 typedef struct tw_projector tw_projector;
+typedef struct tw_observe tw_observe;
 
 /* A lane writes the batches of some of the assigned partitions (those
  * whose number modulo the lane count is its number) on a PostgreSQL
@@ -58,6 +60,18 @@ struct tw_projector {
     /* stored next offset per partition (-1 none), and which are assigned */
     int64_t stored[TW_PROJ_MAX_PARTS];
     int64_t start[TW_PROJ_MAX_PARTS]; /* where consuming started (-1 unknown) */
+    /* each partition's hash-chain head: read with the stored offsets,
+     * advanced by committed batches only */
+    uint8_t head[TW_PROJ_MAX_PARTS][TW_CHAIN_HASH_LEN];
+    int64_t head_off[TW_PROJ_MAX_PARTS]; /* the offset of the head's row (-1 none) */
+    /* anchors (anchors.c): the last head published per partition, and those
+     * published but not yet recorded in audit.anchor */
+    rd_kafka_t *anchor_rk;
+    ev_timer anchor_timer;
+    int64_t anchored_off[TW_PROJ_MAX_PARTS];
+    int anchor_pending[TW_PROJ_MAX_PARTS];
+    int64_t pend_off[TW_PROJ_MAX_PARTS];
+    uint8_t pend_hash[TW_PROJ_MAX_PARTS][TW_CHAIN_HASH_LEN];
     int assigned[TW_PROJ_MAX_PARTS];
     tw_lost lost[TW_PROJ_MAX_PARTS];
     int lost_recording; /* the partition whose alert is being inserted */
@@ -66,7 +80,8 @@ struct tw_projector {
     int stopping;
     int in_rebalance; /* inside the rebalance callback */
     double retry_delay;
-    long long batches, events, accepted, dead, duplicates, reconnects;
+    long long batches, events, accepted, dead, duplicates, reconnects, rebalances;
+    tw_observe *obs; /* /metrics and /healthz */
     char err[600];
 };
 
@@ -91,6 +106,26 @@ int tw_consumer_resync(tw_projector *pr) __attribute__((warn_unused_result));
 /* Tells Kafka the offsets a batch committed (asynchronously, for lag tools). */
 void tw_consumer_commit_kafka(tw_projector *pr, const tw_batch *b);
 void tw_consumer_close(tw_projector *pr);
+
+/* observe.c: metrics and health, served over HTTP when http.port is set. */
+int tw_observe_start(tw_projector *pr, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void tw_observe_batch(tw_projector *pr, const tw_batch_stats *s, size_t events, int ok);
+void tw_observe_resync(tw_projector *pr, int resyncing);
+void tw_observe_kafka_stats(tw_projector *pr, const char *json, size_t len);
+void tw_observe_stop(tw_projector *pr);
+
+/* anchors.c */
+int tw_anchors_start(tw_projector *pr, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Publishes the committed heads of assigned partitions that moved. */
+void tw_anchors_publish(tw_projector *pr);
+/* Hands batch b of lane l the published anchors of l's partitions to record. */
+void tw_anchors_attach(tw_projector *pr, tw_lane *l, tw_batch *b);
+/* After b committed: its anchors are recorded. */
+void tw_anchors_recorded(tw_projector *pr, const tw_batch *b);
+/* At shutdown, batches finished: publishes and records the last heads. */
+void tw_anchors_stop(tw_projector *pr);
 
 /* main.c: launches each lane's open batch when it is full or due. */
 void tw_projector_kick(tw_projector *pr);

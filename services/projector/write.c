@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
 #include "date.h"
 
 enum {
@@ -26,6 +27,16 @@ enum {
     L_SOURCE,
     L_REF,
     L_PAYLOAD,
+    L_PREV,
+    L_HASH,
+    /* ingest.partition_offset's chain heads */
+    H_PART,
+    H_OFF,
+    H_HEAD,
+    /* audit.anchor */
+    A_PART,
+    A_OFF,
+    A_HASH,
     /* ingest.dead_letter */
     D_PART,
     D_OFF,
@@ -118,8 +129,12 @@ static uint32_t oid_of(int i)
     case T_TERMS:
     case K_PART:
     case O_PART:
+    case H_PART:
+    case A_PART:
         return TW_OID_INT4_ARRAY;
     case L_OFF:
+    case H_OFF:
+    case A_OFF:
     case D_OFF:
     case T_VISITS:
     case T_GIFT:
@@ -163,6 +178,10 @@ static uint32_t oid_of(int i)
     case P_DUE:
         return TW_OID_DATE_ARRAY;
     case L_PAYLOAD:
+    case L_PREV:
+    case L_HASH:
+    case H_HEAD:
+    case A_HASH:
     case D_KEY:
     case D_PAYLOAD:
         return TW_OID_BYTEA_ARRAY;
@@ -187,14 +206,28 @@ void tw_write_free(tw_batch *b)
 /* Event ids were not looked up (see tw_batch_run): an id already in the log
  * fails the whole batch with a unique violation of event_log_pkey rather
  * than being inserted twice. A plain INSERT, not ON CONFLICT: that would
- * probe the index once more per row to learn what the insert learns anyway. */
+ * probe the index once more per row to learn what the insert learns anyway.
+ * Each row carries its link of its partition's hash chain (see chain.h). */
 static const char *SQL_LOG =
     "INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset,"
     " event_type, agency_code, locality_code, pledge_id, occurred_at, recorded_at, source_system,"
-    " source_ref, payload) SELECT unnest($2::uuid[]), $1, unnest($3::int4[]), unnest($4::int8[]),"
+    " source_ref, payload, prev_hash, hash) SELECT unnest($2::uuid[]), $1, unnest($3::int4[]), "
+    "unnest($4::int8[]),"
     " unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),"
     " unnest($9::timestamptz[]), unnest($10::timestamptz[]), unnest($11::text[]),"
-    " unnest($12::text[]), unnest($13::bytea[])";
+    " unnest($12::text[]), unnest($13::bytea[]), unnest($14::bytea[]), unnest($15::bytea[])";
+
+/* The chain heads beside the offsets, whose rows the compare-and-set has
+ * locked: the stored head is the truth a restarted projector goes on from. */
+static const char *SQL_HEADS =
+    "UPDATE ingest.partition_offset o SET chain_head = h.head, chain_offset = h.off"
+    " FROM unnest($2::int4[], $3::int8[], $4::bytea[]) AS h(part, off, head)"
+    " WHERE o.topic = $1 AND o.kafka_partition = h.part";
+
+/* The anchors published since the lane's last batch (see anchors.c). */
+static const char *SQL_ANCHOR =
+    "INSERT INTO audit.anchor (topic, kafka_partition, kafka_offset, hash)"
+    " SELECT $1, unnest($2::int4[]), unnest($3::int8[]), unnest($4::bytea[])";
 
 static const char *SQL_DEAD =
     "INSERT INTO ingest.dead_letter (topic, kafka_partition, kafka_offset, kafka_key, event_id,"
@@ -271,6 +304,43 @@ static const char *SQL_OFFSETS =
 
 static const char *SQL_NOTIFY = "SELECT pg_notify('twinwatch_projection', $1)";
 
+/* The batch part of partition (the batch holds few partitions). */
+static tw_batch_part *part_of(tw_batch *b, int32_t partition)
+{
+    for (int i = 0; i < b->nparts; i++)
+        if (b->parts[i].partition == partition)
+            return &b->parts[i];
+    return NULL;
+}
+
+/* Chains the accepted events onto their partitions' heads, in offset order
+ * (a partition's messages arrive in it). Duplicates and dead letters are no
+ * links. The projector's heads move only when the batch commits. */
+static int chain_events(tw_batch *b)
+{
+    for (int i = 0; i < b->nparts; i++) {
+        tw_batch_part *bp = &b->parts[i];
+        memcpy(bp->head, b->heads[bp->partition], sizeof bp->head);
+        bp->chained = 0;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        tw_entry *e = &b->e[i];
+        if (!e->accepted)
+            continue;
+        tw_batch_part *bp = part_of(b, e->rkm->partition);
+        if (!bp)
+            return -1;
+        memcpy(e->prev, bp->head, sizeof e->prev);
+        if (tw_chain_event(e->prev, e->id, b->topic, e->rkm->partition, e->rkm->offset, e->canon,
+                           e->canon_len, e->hash) < 0)
+            return -1;
+        memcpy(bp->head, e->hash, sizeof bp->head);
+        bp->head_offset = e->rkm->offset;
+        bp->chained++;
+    }
+    return 0;
+}
+
 static void fill_log_and_dead(tw_batch *b)
 {
     tw_pgarr *w = b->wa;
@@ -292,6 +362,8 @@ static void fill_log_and_dead(tw_batch *b)
             tw_pgarr_text(&w[L_SOURCE], ev->source_system);
             tw_pgarr_text(&w[L_REF], ev->source_ref);
             tw_pgarr_bytes(&w[L_PAYLOAD], e->canon, e->canon_len);
+            tw_pgarr_bytes(&w[L_PREV], e->prev, sizeof e->prev);
+            tw_pgarr_bytes(&w[L_HASH], e->hash, sizeof e->hash);
         } else if (e->rejected && !e->stale) {
             const tw_event *ev = e->ev;
             tw_pgarr_int4(&w[D_PART], m->partition);
@@ -323,6 +395,11 @@ static int by_source_system(const void *x, const void *y)
 static void fill_state(tw_batch *b)
 {
     tw_pgarr *w = b->wa;
+    for (int i = 0; i < b->nanchors; i++) {
+        tw_pgarr_int4(&w[A_PART], b->anchor_part[i]);
+        tw_pgarr_int8(&w[A_OFF], b->anchor_off[i]);
+        tw_pgarr_bytes(&w[A_HASH], b->anchor_hash[i], TW_CHAIN_HASH_LEN);
+    }
     size_t pos = 0;
     tw_twinning *t;
     tw_pledge *p;
@@ -421,6 +498,11 @@ static void fill_state(tw_batch *b)
     }
     for (int i = 0; i < b->nparts; i++) {
         const tw_batch_part *bp = &b->parts[i];
+        if (bp->chained > 0) {
+            tw_pgarr_int4(&w[H_PART], bp->partition);
+            tw_pgarr_int8(&w[H_OFF], bp->head_offset);
+            tw_pgarr_bytes(&w[H_HEAD], bp->head, sizeof bp->head);
+        }
         tw_pgarr_int4(&w[O_PART], bp->partition);
         if (bp->expected < 0)
             tw_pgarr_null(&w[O_EXPECTED]);
@@ -472,6 +554,8 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
 {
     for (int i = 0; i < W__COUNT; i++)
         tw_pgarr_reset(&b->wa[i]);
+    if (chain_events(b) < 0)
+        return -1;
     fill_log_and_dead(b);
     fill_state(b);
     if (b->oom)
@@ -480,7 +564,9 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
      * it, before it writes anything, and not by whatever key the new owner
      * wrote first. The rows it locks are this projector's partitions'. */
     if (queue(b, pipe, SQL_OFFSETS, 1, O_PART, O_DUP) < 0 ||
-        queue(b, pipe, SQL_LOG, 1, L_ID, L_PAYLOAD) < 0 ||
+        queue(b, pipe, SQL_LOG, 1, L_ID, L_HASH) < 0 ||
+        queue(b, pipe, SQL_HEADS, 1, H_PART, H_HEAD) < 0 ||
+        queue(b, pipe, SQL_ANCHOR, 1, A_PART, A_HASH) < 0 ||
         queue(b, pipe, SQL_DEAD, 1, D_PART, D_PAYLOAD) < 0 ||
         queue(b, pipe, SQL_TWINNING, 0, T_AGENCY, T_LAST) < 0 ||
         queue_counted(b, pipe, SQL_PLEDGE, 0, P_AGENCY, P_REVISIONS) < 0 ||

@@ -36,7 +36,11 @@ struct tw_eval {
     int transitions, has_next;
     double next_in;
     char next_at[40];
-    long long evaluations;
+    long long evaluations, transitions_total;
+    int ncounts;
+    tw_alert_count counts[TW_EVAL_MAX_COUNTS];
+    tw_eval_observer observer;
+    void *observer_arg;
 };
 
 static int pending_any(const tw_eval *e)
@@ -97,7 +101,17 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 static void on_result(void *arg, int stmt, const PGresult *r)
 {
     tw_eval *e = arg;
-    (void)stmt;
+    if (stmt == 1) { /* alerts by rule, state and severity, for /metrics */
+        e->ncounts = 0;
+        for (int i = 0; i < PQntuples(r) && e->ncounts < TW_EVAL_MAX_COUNTS; i++) {
+            tw_alert_count *c = &e->counts[e->ncounts++];
+            snprintf(c->rule, sizeof c->rule, "%s", PQgetvalue(r, i, 0));
+            snprintf(c->state, sizeof c->state, "%s", PQgetvalue(r, i, 1));
+            snprintf(c->severity, sizeof c->severity, "%s", PQgetvalue(r, i, 2));
+            c->n = atoll(PQgetvalue(r, i, 3));
+        }
+        return;
+    }
     if (PQntuples(r) != 1)
         return;
     e->transitions = atoi(PQgetvalue(r, 0, 0));
@@ -116,6 +130,9 @@ static void on_evaluated(void *arg, int ok, const char *err)
         return;
     }
     e->evaluations++;
+    e->transitions_total += e->transitions;
+    if (e->observer)
+        e->observer(e->observer_arg, ms / 1000.0, e->transitions);
     if (e->transitions > 0)
         tw_info("evaluation (%s): %d transition(s) in %.1f ms; next deadline %s", e->scope,
                 e->transitions, ms, e->next_at);
@@ -193,7 +210,11 @@ static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
                        "SELECT transitions, next_at,"
                        " extract(epoch FROM next_at - now_at)::float8"
                        " FROM alerting.evaluate($1::jsonb)",
-                       &q) < 0)
+                       &q) < 0 ||
+        tw_pgpipe_send(tw_listener_pipe(e->l),
+                       "SELECT rule, state, severity, count(*) FROM alerting.alert"
+                       " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                       NULL) < 0)
         tw_error("queue an evaluation: %s", tw_listener_pipe(e->l)->err);
     free(scope);
     /* a refused send fails the run, which reconnects and starts over */
@@ -239,6 +260,24 @@ oom:
     snprintf(err, errlen, "out of memory starting the evaluator");
     tw_eval_free(e);
     return NULL;
+}
+
+void tw_eval_status_get(const tw_eval *e, tw_eval_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->connected = tw_listener_ready(e->l);
+    st->evaluations = e->evaluations;
+    st->transitions = e->transitions_total;
+    if (ev_is_active(&e->deadline))
+        st->next_deadline = ev_now(e->loop) + ev_timer_remaining(e->loop, (ev_timer *)&e->deadline);
+    st->ncounts = e->ncounts;
+    memcpy(st->counts, e->counts, sizeof e->counts);
+}
+
+void tw_eval_observe(tw_eval *e, tw_eval_observer fn, void *arg)
+{
+    e->observer = fn;
+    e->observer_arg = arg;
 }
 
 void tw_eval_free(tw_eval *e)

@@ -11,17 +11,20 @@
 #include "sentinel.h"
 
 static const tw_conf_def settings[] = {
-    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 0, 0,
+    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 1, 0,
      "Kafka bootstrap servers (host:port,...)"},
-    {"topic", TW_CONF_STRING, TW_TOPIC_ALERTS, 0, 0, "topic the alert transitions go to"},
+    {"topic", TW_CONF_STRING, TW_TOPIC_ALERTS, 1, 0, "topic the alert transitions go to"},
     {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
      "libpq connection string (empty: PG* environment variables)"},
     {"retry.max_ms", TW_CONF_INT, "5000", 100, 600000,
      "longest wait between reconnect attempts to PostgreSQL"},
     {"shutdown.flush_ms", TW_CONF_INT, "5000", 0, 600000,
      "how long a stop waits for the broker to acknowledge alerts in flight"},
-    {"log.format", TW_CONF_STRING, "text", 0, 0, "text or json"},
-    {"log.level", TW_CONF_STRING, "info", 0, 0,
+    {"http.port", TW_CONF_INT, "0", 0, 65535,
+     "port of GET /metrics and /healthz (0: not served; the examples use 9465)"},
+    {"http.address", TW_CONF_STRING, "0.0.0.0", 1, 0, "address /metrics and /healthz listen on"},
+    {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},
+    {"log.level", TW_CONF_STRING, "info", 1, 0,
      "debug (one line per evaluation), info (per transition batch), warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
@@ -118,6 +121,7 @@ int main(int argc, char **argv)
     ev_signal sigterm, sigint;
     tw_eval *eval = NULL;
     tw_publisher *pub = NULL;
+    tw_sentinel_observe *obs = NULL;
     char err[512];
     int rc = 1;
 
@@ -136,7 +140,8 @@ int main(int argc, char **argv)
     ev_signal_init(&sigint, on_signal, SIGINT);
     ev_signal_start(loop, &sigint);
     if (!(pub = tw_publisher_start(loop, cfg, err, sizeof err)) ||
-        !(eval = tw_eval_start(loop, cfg, err, sizeof err))) {
+        !(eval = tw_eval_start(loop, cfg, err, sizeof err)) ||
+        !(obs = tw_sentinel_observe_start(loop, cfg, eval, pub, err, sizeof err))) {
         tw_error("%s", err);
         goto done;
     }
@@ -144,6 +149,7 @@ int main(int argc, char **argv)
     ev_run(loop, 0);
     rc = 0;
 done:
+    tw_sentinel_observe_stop(obs);
     tw_eval_free(eval);
     tw_publisher_stop(pub, (int)tw_config_int(cfg, "shutdown.flush_ms"));
     tw_config_free(cfg);

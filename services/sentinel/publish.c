@@ -33,7 +33,11 @@ struct tw_publisher {
     int64_t *acked;  /* acknowledged ids not yet marked sent */
     size_t n_acked, cap_acked, n_marking;
     long long published, marked;
+    double last_report; /* ev_time() of the last delivery report */
+    long long unsent;   /* outbox rows not marked sent, at the last fetch or mark */
 };
+
+static const char *SQL_UNSENT = "SELECT count(*) FROM alerting.outbox WHERE sent_at IS NULL";
 
 static const char *SQL_FETCH =
     "SELECT o.id, o.alert_id, a.rule, a.subject, h.state, h.severity, h.transition_no,"
@@ -121,10 +125,26 @@ static void produce_row(tw_publisher *p, const PGresult *r, int i)
         p->fetched_upto = id;
 }
 
+/* The unsent count queued after a fetch or a mark, for /metrics. */
+static void read_unsent(tw_publisher *p, const PGresult *r)
+{
+    if (PQntuples(r) == 1)
+        p->unsent = atoll(PQgetvalue(r, 0, 0));
+}
+
+static void on_mark_result(void *arg, int stmt, const PGresult *r)
+{
+    if (stmt == 1)
+        read_unsent(arg, r);
+}
+
 static void on_fetched_row(void *arg, int stmt, const PGresult *r)
 {
     tw_publisher *p = arg;
-    (void)stmt;
+    if (stmt == 1) {
+        read_unsent(p, r);
+        return;
+    }
     p->fetched_rows = PQntuples(r);
     for (int i = 0; i < p->fetched_rows; i++)
         produce_row(p, r, i);
@@ -185,6 +205,8 @@ static int send_mark(tw_publisher *p)
                             "UPDATE alerting.outbox SET sent_at = clock_timestamp()"
                             " WHERE id = ANY ($1) AND sent_at IS NULL",
                             &q);
+    if (rc == 0)
+        rc = tw_pgpipe_send(tw_listener_pipe(p->l), SQL_UNSENT, NULL);
     tw_pgarr_free(&ids);
     if (rc == 0)
         p->n_marking = p->n_acked;
@@ -201,7 +223,7 @@ static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
     if (p->n_acked > 0) {
         if (send_mark(p) < 0)
             tw_error("queue marking alerts sent: %s", tw_listener_pipe(p->l)->err);
-        tw_listener_run(p->l, NULL, on_marked, p);
+        tw_listener_run(p->l, on_mark_result, on_marked, p);
         return;
     }
     if (p->want_fetch) {
@@ -212,7 +234,8 @@ static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
         snprintf(upto, sizeof upto, "%lld", (long long)p->fetched_upto);
         tw_pgparams_clear(&q);
         tw_pgparams_text(&q, upto);
-        if (tw_pgpipe_send(tw_listener_pipe(p->l), SQL_FETCH, &q) < 0)
+        if (tw_pgpipe_send(tw_listener_pipe(p->l), SQL_FETCH, &q) < 0 ||
+            tw_pgpipe_send(tw_listener_pipe(p->l), SQL_UNSENT, NULL) < 0)
             tw_error("queue the outbox fetch: %s", tw_listener_pipe(p->l)->err);
         tw_listener_run(p->l, on_fetched_row, on_fetched, p);
     }
@@ -224,6 +247,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     int64_t id = (int64_t)(intptr_t)m->_private;
     (void)rk;
     p->in_flight--;
+    p->last_report = ev_time();
     if (m->err) {
         tw_error("alert outbox row %lld not acknowledged by %s [%d]: %s; publishing it again",
                  (long long)id, p->topic, m->partition, rd_kafka_err2str(m->err));
@@ -325,6 +349,17 @@ fail:
     return NULL;
 }
 
+void tw_publisher_status_get(const tw_publisher *p, tw_publisher_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->connected = tw_listener_ready(p->l);
+    st->published = p->published;
+    st->marked = p->marked;
+    st->in_flight = p->in_flight;
+    st->last_report = p->last_report;
+    st->unsent = p->unsent;
+}
+
 void tw_publisher_stop(tw_publisher *p, int timeout_ms)
 {
     if (!p)
@@ -339,7 +374,7 @@ void tw_publisher_stop(tw_publisher *p, int timeout_ms)
     if (p->l && tw_listener_ready(p->l)) {
         tw_listener_finish(p->l);
         if (tw_listener_ready(p->l) && p->n_acked > 0 && send_mark(p) == 0) {
-            tw_listener_run(p->l, NULL, on_marked, p);
+            tw_listener_run(p->l, on_mark_result, on_marked, p);
             tw_listener_finish(p->l);
         }
     }

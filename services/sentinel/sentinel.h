@@ -30,4 +30,39 @@ tw_publisher *tw_publisher_start(struct ev_loop *loop, const tw_config *cfg, cha
  * ones sent (blocking: shutdown only), then frees everything. */
 void tw_publisher_stop(tw_publisher *p, int timeout_ms);
 
+/* What /metrics and /healthz show (observe.c). */
+#define TW_EVAL_MAX_COUNTS 64
+typedef struct tw_alert_count {
+    char rule[32], state[16], severity[16];
+    long long n;
+} tw_alert_count;
+
+typedef struct tw_eval_status {
+    int connected;
+    long long evaluations, transitions;
+    double next_deadline; /* Unix time the deadline timer is armed for, 0: none */
+    int ncounts;          /* alerts by rule, state and severity after the last evaluation */
+    tw_alert_count counts[TW_EVAL_MAX_COUNTS];
+} tw_eval_status;
+void tw_eval_status_get(const tw_eval *e, tw_eval_status *st);
+/* Called after each successful evaluation with its duration. */
+typedef void (*tw_eval_observer)(void *arg, double seconds, int transitions);
+void tw_eval_observe(tw_eval *e, tw_eval_observer fn, void *arg);
+
+typedef struct tw_publisher_status {
+    int connected;
+    long long published, marked; /* acknowledged by the broker; marked sent */
+    int in_flight;
+    double last_report; /* Unix time of the last delivery report, 0: none */
+    long long unsent;   /* outbox rows not marked sent, at the last fetch or mark */
+} tw_publisher_status;
+void tw_publisher_status_get(const tw_publisher *p, tw_publisher_status *st);
+
+/* observe.c: GET /metrics and /healthz on http.port (0: not served). */
+typedef struct tw_sentinel_observe tw_sentinel_observe;
+tw_sentinel_observe *tw_sentinel_observe_start(struct ev_loop *loop, const tw_config *cfg,
+                                               tw_eval *e, tw_publisher *p, char *err,
+                                               size_t errlen);
+void tw_sentinel_observe_stop(tw_sentinel_observe *o);
+
 #endif

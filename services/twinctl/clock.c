@@ -8,11 +8,13 @@
 #include "pg.h"
 #include "twinctl.h"
 
-static const char *USAGE = "usage: twinctl clock show\n"
-                           "       twinctl clock set TIME   (e.g. 2026-09-01T08:00:00+07:00)\n"
-                           "       twinctl clock reset      (back to real time)\n"
-                           "Only in a test database: tests install the test clock with\n"
-                           "twinctl migrate --dir tests/schemas; production refuses.\n";
+static const char *USAGE =
+    "usage: twinctl clock show\n"
+    "       twinctl clock set TIME [--by NAME]  (e.g. 2026-09-01T08:00:00+07:00)\n"
+    "       twinctl clock reset [--by NAME]     (back to real time)\n"
+    "A change is audited with who made it (default the login name).\n"
+    "Only in a test database: tests install the test clock with\n"
+    "twinctl migrate --dir tests/schemas; production refuses.\n";
 
 static int has_test_clock(PGconn *pg)
 {
@@ -51,6 +53,11 @@ int twctl_clock(int argc, char **argv)
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
     }
+    const char *by = NULL;
+    if (argc >= 4 && !strcmp(argv[argc - 2], "--by")) {
+        by = argv[argc - 1];
+        argc -= 2;
+    }
     int set = !strcmp(argv[1], "set"), reset = !strcmp(argv[1], "reset");
     if (!set && !reset && strcmp(argv[1], "show") != 0)
         return twctl_usage_error("clock", "unknown subcommand \"%s\" (show, set TIME, reset)",
@@ -59,6 +66,8 @@ int twctl_clock(int argc, char **argv)
         return twctl_usage_error("clock", "set needs one TIME, e.g. 2026-09-01T08:00:00+07:00");
     if (!set && argc != 2)
         return twctl_usage_error("clock", "%s takes no argument", argv[1]);
+    if ((set || reset) && !(by = twctl_by(by)))
+        return twctl_usage_error("clock", "--by NAME is needed: a clock change is audited");
     pg = twctl_pg();
     if (!has_test_clock(pg)) {
         fprintf(stderr, "twinctl clock: this database has no test clock: twinwatch.now() is the "
@@ -67,14 +76,16 @@ int twctl_clock(int argc, char **argv)
         goto done;
     }
     if (set || reset) {
-        const char *params[1] = {set ? argv[2] : NULL};
-        const Oid types[1] = {25}; /* text, cast to timestamptz in the statement */
+        const char *params[2] = {set ? argv[2] : NULL, by};
+        const Oid types[2] = {25, 25}; /* text, cast to timestamptz in the statement */
         PGresult *r = PQexecParams(
             pg,
             "WITH u AS (UPDATE twinwatch.test_clock"
             " SET offset_by = coalesce($1::timestamptz - now(), '0'), set_at = now() RETURNING 1)"
-            " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')) FROM u",
-            1, types, params, NULL, NULL, 0);
+            " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')),"
+            " audit.record_action($2, 'clock.set', 'clock',"
+            " jsonb_build_object('to', coalesce($1, 'reset'))) FROM u",
+            2, types, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
             fprintf(stderr, "twinctl clock set %s: %s\n", set ? argv[2] : "",
                     PQresultStatus(r) == PGRES_TUPLES_OK

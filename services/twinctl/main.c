@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -28,6 +30,7 @@ static const struct {
     {"alerts", twctl_alerts, "list | show ID | ack ID --by NAME --note TEXT | watch"},
     {"rules", twctl_rules, "list | set RULE KEY VALUE: alert rule parameters (audited)"},
     {"clock", twctl_clock, "show | set TIME | reset: the test clock (test databases only)"},
+    {"audit", twctl_audit, "verify [--from DATE | --anchors] | trail --subject S: the audit trail"},
 };
 
 static void usage(FILE *out)
@@ -85,6 +88,32 @@ int twctl_exec(PGconn *pg, const char *what, const char *sql)
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
         fprintf(stderr, "twinctl: %s: %s\n", what,
+                tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+const char *twctl_by(const char *given)
+{
+    if (given && *given)
+        return given;
+    const char *u = getenv("USER");
+    if (u && *u)
+        return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw && *pw->pw_name ? pw->pw_name : NULL;
+}
+
+int twctl_record_action(PGconn *pg, const char *by, const char *action, const char *subject,
+                        const char *detail_json)
+{
+    char line[400];
+    const char *params[] = {by, action, subject, detail_json};
+    PGresult *r = PQexecParams(pg, "SELECT audit.record_action($1, $2, $3, $4::jsonb)", 4, NULL,
+                               params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "twinctl: record %s in the audit trail: %s\n", action,
                 tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
     PQclear(r);
     return ok ? 0 : -1;

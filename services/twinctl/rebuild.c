@@ -490,12 +490,27 @@ static int exec(rebuild *r, const char *what, const char *sql)
     return rc;
 }
 
+/* The rebuild's audit row, in its transaction. */
+static int audit(rebuild *r, const char *by)
+{
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "{\"events\": %lld, \"twinnings\": %lld, \"pledges\": %lld, \"parked\": %lld,"
+             " \"sources\": %lld}",
+             r->events, r->rows[N_TWINNINGS], r->rows[N_PLEDGES], r->rows[N_PARKED],
+             r->rows[N_SOURCES]);
+    if (twctl_record_action(r->pg, by, "rebuild", "projections", detail) < 0)
+        return fail(r, "the rebuild could not be recorded in the audit trail");
+    return 0;
+}
+
 static int usage(void)
 {
-    printf("usage: twinctl rebuild --yes\n"
+    printf("usage: twinctl rebuild --yes [--by NAME]\n"
            "Recomputes every projection table (proj.*) from audit.event_log alone, in one\n"
            "transaction; a running projector's next batch waits, then goes on from the new\n"
-           "rows. Exits 1 and changes nothing if the rules now refuse a logged event.\n");
+           "rows. Exits 1 and changes nothing if the rules now refuse a logged event.\n"
+           "Recorded in the audit trail with who ran it (--by, default the login name).\n");
     return TW_EXIT_OK;
 }
 
@@ -504,10 +519,15 @@ int twctl_rebuild(int argc, char **argv)
     rebuild r = {0};
     struct timespec t0, t1;
     int yes = 0, rc = TW_EXIT_FAIL;
+    const char *by = NULL;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help"))
             return usage();
+        if (!strcmp(argv[i], "--by") && i + 1 < argc) {
+            by = argv[++i];
+            continue;
+        }
         if (strcmp(argv[i], "--yes") != 0)
             return twctl_usage_error("rebuild", "unexpected argument \"%s\"", argv[i]);
         yes = 1;
@@ -517,6 +537,8 @@ int twctl_rebuild(int argc, char **argv)
                                  "this replaces every projection table (proj.twinning, "
                                  "proj.pledge, proj.parked_delivery, proj.source_feed) with one "
                                  "recomputed from audit.event_log; run it again with --yes");
+    if (!(by = twctl_by(by)))
+        return twctl_usage_error("rebuild", "--by NAME is needed: a rebuild is audited");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     r.pg = twctl_pg();
     if (!(r.st = tw_state_new())) {
@@ -544,7 +566,7 @@ int twctl_rebuild(int argc, char **argv)
         copy_in(&r, "write proj.pledge", SQL_COPY_PLEDGE, write_pledges) < 0 ||
         copy_in(&r, "write proj.parked_delivery", SQL_COPY_PARKED, write_parked) < 0 ||
         copy_in(&r, "write proj.source_feed", SQL_COPY_SOURCE, write_sources) < 0 ||
-        exec(&r, "commit", "COMMIT") < 0)
+        audit(&r, by) < 0 || exec(&r, "commit", "COMMIT") < 0)
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -168,29 +168,53 @@ static int load(const ref_file *rf, const char *path, PGconn *pg, int *rows)
     return bad;
 }
 
+/* The load's audit row (audit.record_action), in its transaction. */
+static int record(PGconn *pg, const char *by, const char *ag, const char *lo, int na, int nl)
+{
+    char line[400], sa[16], sl[16];
+    snprintf(sa, sizeof sa, "%d", na);
+    snprintf(sl, sizeof sl, "%d", nl);
+    const char *params[] = {by, ag, lo, sa, sl};
+    PGresult *r = PQexecParams(pg,
+                               "SELECT audit.record_action($1, 'reference.load', 'reference',"
+                               " jsonb_build_object('agencies_file', $2::text, 'localities_file',"
+                               " $3::text, 'agencies', $4::int, 'localities', $5::int))",
+                               5, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "twinctl load-reference: record the load in the audit trail: %s\n",
+                tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 int twctl_load_reference(int argc, char **argv)
 {
-    const char *ag = NULL, *lo = NULL;
+    const char *ag = NULL, *lo = NULL, *by = NULL;
     static const struct option opts[] = {{"agencies", required_argument, NULL, 'a'},
                                          {"localities", required_argument, NULL, 'l'},
+                                         {"by", required_argument, NULL, 'b'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int na = 0, nl = 0, bad = 0;
 
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "a:l:h", opts, NULL)) != -1;) {
-        if (c == 'a')
+    for (int c; (c = getopt_long(argc, argv, "a:l:b:h", opts, NULL)) != -1;) {
+        if (c == 'b')
+            by = optarg;
+        else if (c == 'a')
             ag = optarg;
         else if (c == 'l')
             lo = optarg;
         else if (c == 'h') {
             printf("usage: twinctl load-reference [--agencies agencies.csv] "
-                   "[--localities localities.csv]\n"
+                   "[--localities localities.csv] [--by NAME]\n"
                    "agencies.csv: code,name,kind (department, enterprise, locality, "
                    "armed_forces, association)\n"
                    "localities.csv: code,name,level,parent_code,ethnic_minority,mountainous,"
                    "border,especially_difficult\n"
-                   "Every line is checked first; a bad line changes nothing.\n");
+                   "Every line is checked first; a bad line changes nothing. The load is\n"
+                   "recorded in the audit trail with who did it (--by, default the login name).\n");
             return TW_EXIT_OK;
         } else
             return TW_EXIT_USAGE;
@@ -199,6 +223,8 @@ int twctl_load_reference(int argc, char **argv)
         return twctl_usage_error("load-reference", "unexpected argument \"%s\"", argv[optind]);
     if (!ag && !lo)
         return twctl_usage_error("load-reference", "give --agencies FILE and/or --localities FILE");
+    if (!(by = twctl_by(by)))
+        return twctl_usage_error("load-reference", "--by NAME is needed: the load is audited");
     /* Check both files whole before touching the database. */
     if ((ag && (bad = load(&agencies, ag, NULL, &na)) != 0) ||
         (lo && (bad = load(&localities, lo, NULL, &nl)) != 0)) {
@@ -208,7 +234,8 @@ int twctl_load_reference(int argc, char **argv)
     }
     PGconn *pg = twctl_pg();
     if (twctl_exec(pg, "begin", "BEGIN") < 0 || (lo && load(&localities, lo, pg, &nl) != 0) ||
-        (ag && load(&agencies, ag, pg, &na) != 0) || twctl_exec(pg, "commit", "COMMIT") < 0) {
+        (ag && load(&agencies, ag, pg, &na) != 0) || record(pg, by, ag, lo, na, nl) < 0 ||
+        twctl_exec(pg, "commit", "COMMIT") < 0) {
         PQclear(PQexec(pg, "ROLLBACK"));
         PQfinish(pg);
         fprintf(stderr, "twinctl load-reference: nothing loaded\n");

@@ -19,6 +19,15 @@ int twctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((form
 /* Runs sql; prints the error naming what and returns -1 when it fails. */
 int twctl_exec(PGconn *pg, const char *what, const char *sql) __attribute__((warn_unused_result));
 
+/* The person acting: given (--by), else the login name; NULL when neither. */
+const char *twctl_by(const char *given);
+/* Appends one operator action to the audit trail's operator chain
+ * (audit.record_action), in pg's open transaction, so that it commits or
+ * rolls back with the action's effect. detail_json: a JSON object or NULL.
+ * Prints why and returns -1 on failure. */
+int twctl_record_action(PGconn *pg, const char *by, const char *action, const char *subject,
+                        const char *detail_json) __attribute__((warn_unused_result));
+
 int twctl_migrate(int argc, char **argv);
 int twctl_load_reference(int argc, char **argv);
 int twctl_publish(int argc, char **argv);
@@ -32,5 +41,6 @@ int twctl_offsets(int argc, char **argv);
 int twctl_alerts(int argc, char **argv);
 int twctl_rules(int argc, char **argv);
 int twctl_clock(int argc, char **argv);
+int twctl_audit(int argc, char **argv);
 
 #endif

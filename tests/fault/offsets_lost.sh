@@ -68,6 +68,10 @@ grep -q "no open offsets_lost alert" "$T/al.out" || fail "accept-loss 3: $(cat "
 "$TWINCTL" offsets accept-loss 0 --by "on-call" --note "retention 7d; agencies asked to re-send" \
   >"$T/al.out" || fail "accept-loss failed: $(cat "$T/al.out")"
 assert_eq "$(q "SELECT resolved_by FROM ingest.operational_alert")" "on-call" "who accepted the loss"
+# one audit row for the accepted loss, none for the refused attempts
+assert_eq "$(q "SELECT string_agg(format('%s %s %s', action, by_name, subject), ';')
+  FROM audit.action_log WHERE action LIKE 'offsets.%'")" "offsets.accept_loss on-call partition:twinwatch.events.v1/0" \
+  "the audit trail of the accept-loss attempts"
 
 # 5. the projector resumes at the log start by itself (within its 30 s check)
 "$TWINCTL" wait --caught-up --timeout 90 || fail "the projector did not resume after accept-loss"

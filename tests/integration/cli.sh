@@ -78,4 +78,33 @@ expect 2 'log.format must be text or json' "$PROJECTOR" --set log.format=xml
 printf 'kafka.sasl.password = s3cret\n' >"$T/p.conf"
 expect 0 'kafka.sasl.password = \*\*\*\*' "$PROJECTOR" --config "$T/p.conf" --print-config
 "$PROJECTOR" --config "$T/p.conf" --print-config | grep -q s3cret && fail "--print-config shows a secret"
+printf 'group.id =\n' >"$T/p.conf"
+expect 2 'p.conf:1: group.id is empty: it needs a value' "$PROJECTOR" --config "$T/p.conf"
+expect 2 'http.port = 70000: out of range 0..65535' "$PROJECTOR" --set http.port=70000
+
+# sentinel configuration: one check per kind of mistake
+SENTINEL=$TW_BUILD/bin/sentinel
+printf 'http.port = 9465\nhttp.prot = 9465\n' >"$T/s.conf"
+expect 2 's.conf:2: unknown key "http.prot"' "$SENTINEL" --config "$T/s.conf"
+printf '# alerts\nhttp.port = 94x65\n' >"$T/s.conf"
+expect 2 's.conf:2: http.port = "94x65": expected a whole number' "$SENTINEL" --config "$T/s.conf"
+printf 'retry.max_ms = 10\n' >"$T/s.conf"
+expect 2 's.conf:1: retry.max_ms = 10: out of range 100..600000' "$SENTINEL" --config "$T/s.conf"
+printf 'topic\n' >"$T/s.conf"
+expect 2 's.conf:1: expected "key = value"' "$SENTINEL" --config "$T/s.conf"
+printf 'topic = \n' >"$T/s.conf"
+expect 2 's.conf:1: topic is empty: it needs a value' "$SENTINEL" --config "$T/s.conf"
+expect 2 "$T/missing.conf: No such file or directory" "$SENTINEL" --config "$T/missing.conf"
+expect 2 'TWINWATCH_SHUTDOWN_FLUSH_MS' env TWINWATCH_SHUTDOWN_FLUSH_MS=soon "$SENTINEL"
+expect 2 'log.level must be debug, info, warn or error' "$SENTINEL" --set log.level=loud
+printf 'kafka.sasl.password = s3cret\npg.conninfo = host=db password=pgs3cret\n' >"$T/s.conf"
+expect 0 'kafka.sasl.password = \*\*\*\*' "$SENTINEL" --config "$T/s.conf" --print-config
+"$SENTINEL" --config "$T/s.conf" --print-config | grep -q s3cret && fail "sentinel --print-config shows a secret"
+expect 0 'pg.conninfo = .*password=\*\*\*\* .*sslmode=verify-full' "$PROJECTOR" --print-config \
+  --set pg.conninfo='postgresql://tw:uris3cret@db:5432/twinwatch?sslmode=verify-full'
+"$PROJECTOR" --print-config --set pg.conninfo='postgresql://tw:uris3cret@db/tw' | grep -q uris3cret &&
+  fail "--print-config shows the password inside pg.conninfo"
+# a listen address that is not one stops start-up, naming it
+expect 1 '"localhost" is not an IPv4 address' timeout 20 "$SENTINEL" --set http.port=1 \
+  --set http.address=localhost --set kafka.brokers="$KAFKA_BROKERS"
 echo "cli: bad input refused everywhere with file:line messages"

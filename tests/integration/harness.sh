@@ -46,11 +46,12 @@ harness_up() {
   "$TWINCTL" migrate >/dev/null
 }
 
-# start_projector NAME [--set k=v]...: a projector logging to $T/NAME.log
+# start_projector NAME [--set k=v]...: a projector logging to $T/NAME.log,
+# connected as its own role (schemas/010_audit.sql)
 start_projector() {
   local name=$1
   shift
-  "$PROJECTOR" --set kafka.brokers="$KAFKA_BROKERS" --set kafka.session.timeout.ms=6000 "$@" >>"$T/$name.log" 2>&1 </dev/null &
+  PGUSER=twinwatch_projector "$PROJECTOR" --set kafka.brokers="$KAFKA_BROKERS" --set kafka.session.timeout.ms=6000 "$@" >>"$T/$name.log" 2>&1 </dev/null &
   echo $! >"$T/$name.pid"
 }
 

@@ -19,7 +19,7 @@ DELAYS=$TW_BUILD/alert-delays.txt
 : >"$DELAYS"
 
 start_sentinel() {
-  "$SENTINEL" --set kafka.brokers="$KAFKA_BROKERS" >>"$T/sentinel.log" 2>&1 </dev/null &
+  PGUSER=twinwatch_sentinel "$SENTINEL" --set kafka.brokers="$KAFKA_BROKERS" >>"$T/sentinel.log" 2>&1 </dev/null &
   echo $! >"$T/sentinel.pid"
 }
 
@@ -332,8 +332,10 @@ assert_eq "$(wc -l <"$T/topic.txt")" "$msgs" "alert messages after rebuild + res
 late=$(q "SELECT gen_random_uuid()")
 psql -XAtq -v ON_ERROR_STOP=1 -c "BEGIN;
   INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset, event_type,
-    agency_code, locality_code, occurred_at, source_system, source_ref, payload)
-  VALUES ('$late', 'late-test', 0, -1, 'visit', '$B', '$L2', '2020-01-01', 'late-test', 'late-1', '\x00');
+    agency_code, locality_code, occurred_at, source_system, source_ref, payload, prev_hash, hash)
+  VALUES ('$late', 'late-test', 0, -1, 'visit', '$B', '$L2', '2020-01-01', 'late-test', 'late-1', '\x00',
+          decode(repeat('00', 32), 'hex'), sha256(decode(repeat('00', 32), 'hex')
+            || audit.event_canonical('$late', 'late-test', 0, -1, '\x00')));
   SELECT pg_sleep(3); COMMIT;" >/dev/null &
 late_pid=$!
 sleep 0.5

@@ -77,6 +77,15 @@ static void test_exposition(void **state)
              "# TYPE twinwatch_projector_lag gauge\n"
              "twinwatch_projector_lag{partition=\"3\"} 1200\n");
     free(out);
+    /* a hidden series (a partition given up) is left out, its family too */
+    tw_metric_hide(lag, 1);
+    assert_int_equal(tw_metrics_render(m, &out, &len), 0);
+    assert_null(strstr(out, "twinwatch_projector_lag"));
+    free(out);
+    tw_metric_hide(lag, 0);
+    assert_int_equal(tw_metrics_render(m, &out, &len), 0);
+    assert_non_null(strstr(out, "twinwatch_projector_lag{partition=\"3\"} 1200\n"));
+    free(out);
     tw_metrics_free(m);
 }
 

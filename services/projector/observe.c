@@ -1,0 +1,275 @@
+/* observe.c: what the projector shows an operator over HTTP. GET /metrics
+ * (Prometheus) counts events by outcome and type, batches, commit latency,
+ * reconnects and rebalances, and each assigned partition's stored offset
+ * and lag; GET /healthz answers 200 while PostgreSQL and Kafka are reachable
+ * and batches commit, 503 with the reason otherwise. */
+#include "projector.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "date.h"
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+
+static const char *const RESULTS[3] = {"accepted", "dead_lettered", "duplicate"};
+
+struct tw_observe {
+    tw_metrics *m;
+    tw_httpd *http;
+    tw_metric *events[TW_BATCH_NTYPES][3];
+    tw_metric *batches_ok, *batches_failed, *reconnects, *rebalances;
+    tw_metric *batch_events, *commit_seconds;
+    tw_metric *lag[TW_PROJ_MAX_PARTS], *stored[TW_PROJ_MAX_PARTS];
+    tw_metric *lag_total, *kafka_up, *lanes_connected;
+    double last_reconnects, last_rebalances;
+    int64_t last_commit_ms;  /* the last committed batch (start-up counts as one) */
+    int64_t kafka_seen_ms;   /* the last statistics from librdkafka */
+    int kafka_brokers_up;    /* brokers librdkafka reported UP then */
+    int64_t resync_since_ms; /* 0: not resyncing */
+};
+
+static int64_t lag_of(tw_projector *pr, int p)
+{
+    int64_t lo = -1, hi = -1;
+    if (!pr->rk || rd_kafka_get_watermark_offsets(pr->rk, pr->topic, p, &lo, &hi) != 0 || hi < 0)
+        return -1;
+    int64_t from = pr->stored[p] >= 0 ? pr->stored[p] : pr->start[p];
+    return from >= 0 && hi >= from ? hi - from : -1;
+}
+
+static int lanes_connected(const tw_projector *pr)
+{
+    int n = 0;
+    for (int i = 0; i < pr->nlanes; i++)
+        n += pr->lanes[i].pg && PQstatus(pr->lanes[i].pg) == CONNECTION_OK;
+    return n;
+}
+
+/* Sets the gauges read at scrape time. */
+static void on_collect(void *arg, tw_metrics *m)
+{
+    tw_projector *pr = arg;
+    tw_observe *o = pr->obs;
+    char l[64], part[16];
+    int64_t total = 0;
+    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
+        if (!pr->assigned[p]) {
+            tw_metric_hide(o->lag[p], 1);
+            tw_metric_hide(o->stored[p], 1);
+            continue;
+        }
+        snprintf(part, sizeof part, "%d", p);
+        tw_metrics_labels(l, sizeof l, "partition", part, NULL);
+        if (!o->lag[p])
+            o->lag[p] =
+                tw_metrics_gauge(m, "twinwatch_projector_lag",
+                                 "Events on the broker not yet committed, by partition.", l);
+        if (!o->stored[p])
+            o->stored[p] = tw_metrics_gauge(m, "twinwatch_projector_stored_offset",
+                                            "Next offset stored in PostgreSQL, by partition.", l);
+        int64_t lag = lag_of(pr, p);
+        tw_metric_hide(o->lag[p], lag < 0);
+        tw_metric_set(o->lag[p], (double)lag);
+        tw_metric_hide(o->stored[p], pr->stored[p] < 0);
+        tw_metric_set(o->stored[p], (double)pr->stored[p]);
+        total += lag > 0 ? lag : 0;
+    }
+    tw_metric_set(o->lag_total, (double)total);
+    tw_metric_set(o->lanes_connected, lanes_connected(pr));
+    tw_metric_set(o->kafka_up, o->kafka_seen_ms ? o->kafka_brokers_up : -1);
+    tw_metric_add(o->reconnects, (double)pr->reconnects - o->last_reconnects);
+    o->last_reconnects = (double)pr->reconnects;
+    tw_metric_add(o->rebalances, (double)pr->rebalances - o->last_rebalances);
+    o->last_rebalances = (double)pr->rebalances;
+}
+
+/* Why the projector is not healthy, or NULL. */
+static const char *unhealthy(tw_projector *pr, char *why, size_t len)
+{
+    tw_observe *o = pr->obs;
+    int64_t now = tw_now_ms(), wait = tw_config_int(pr->cfg, "health.stall_ms");
+    int up = lanes_connected(pr);
+    if (up < pr->nlanes && o->resync_since_ms && now - o->resync_since_ms > 2000) {
+        snprintf(why, len, "PostgreSQL: %d of %d connections down for %.0f s: %s", pr->nlanes - up,
+                 pr->nlanes, (double)(now - o->resync_since_ms) / 1000.0,
+                 pr->err[0] ? pr->err : "reconnecting");
+        return why;
+    }
+    if (o->kafka_seen_ms && o->kafka_brokers_up == 0) {
+        snprintf(why, len, "Kafka: no broker reachable (librdkafka statistics at %.0f s ago)",
+                 (double)(now - o->kafka_seen_ms) / 1000.0);
+        return why;
+    }
+    int64_t lag = 0;
+    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++)
+        if (pr->assigned[p] && lag_of(pr, p) > 0)
+            lag += lag_of(pr, p);
+    if (lag > 0 && now - o->last_commit_ms > wait) {
+        snprintf(why, len, "no batch committed for %.0f s while %lld events wait",
+                 (double)(now - o->last_commit_ms) / 1000.0, (long long)lag);
+        return why;
+    }
+    return NULL;
+}
+
+static void on_request(void *arg, const char *path, tw_http_reply *r)
+{
+    tw_projector *pr = arg;
+    static char why[700];
+    if (strcmp(path, "/metrics") == 0) {
+        if (tw_metrics_render(pr->obs->m, &r->body, &r->len) < 0) {
+            r->status = 500;
+            r->body = "out of memory\n";
+            r->len = strlen(r->body);
+            return;
+        }
+        r->free_body = 1;
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (strcmp(path, "/healthz") == 0) {
+        const char *bad = unhealthy(pr, why, sizeof why - 1);
+        if (bad) {
+            r->status = 503;
+            strcat(why, "\n");
+            r->body = why;
+        } else {
+            r->body = "ok\n";
+        }
+        r->len = strlen(r->body);
+    } else {
+        r->status = 404;
+        r->body = "not found: try /metrics or /healthz\n";
+        r->len = strlen(r->body);
+    }
+}
+
+int tw_observe_start(tw_projector *pr, char *err, size_t errlen)
+{
+    static const double sizes[] = {1, 10, 50, 100, 500, 1000, 2500, 5000, 10000};
+    static const double secs[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+    tw_observe *o = calloc(1, sizeof *o);
+    char l[96];
+    if (!o || !(o->m = tw_metrics_new())) {
+        free(o);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pr->obs = o;
+    o->last_commit_ms = tw_now_ms();
+    for (int t = 0; t < TW_BATCH_NTYPES; t++)
+        for (int r = 0; r < 3; r++)
+            o->events[t][r] = tw_metrics_counter(
+                o->m, "twinwatch_projector_events_total",
+                "Events consumed, by outcome (accepted, dead_lettered, duplicate) and type.",
+                tw_metrics_labels(l, sizeof l, "result", RESULTS[r], "type", tw_batch_type_name(t),
+                                  NULL));
+    o->batches_ok = tw_metrics_counter(o->m, "twinwatch_projector_batches_total",
+                                       "Batches, by whether they committed.",
+                                       tw_metrics_labels(l, sizeof l, "result", "committed", NULL));
+    o->batches_failed = tw_metrics_counter(
+        o->m, "twinwatch_projector_batches_total", "Batches, by whether they committed.",
+        tw_metrics_labels(l, sizeof l, "result", "failed", NULL));
+    o->batch_events = tw_metrics_histogram(o->m, "twinwatch_projector_batch_events",
+                                           "Events per committed batch.", NULL, sizes, 9);
+    o->commit_seconds = tw_metrics_histogram(
+        o->m, "twinwatch_projector_commit_seconds",
+        "Time from sending a batch's writes to its commit's acknowledgement.", NULL, secs, 10);
+    o->reconnects = tw_metrics_counter(o->m, "twinwatch_projector_reconnects_total",
+                                       "Reconnections to PostgreSQL.", NULL);
+    o->rebalances =
+        tw_metrics_counter(o->m, "twinwatch_projector_rebalances_total",
+                           "Consumer-group rebalances (assignments and revocations).", NULL);
+    o->lag_total =
+        tw_metrics_gauge(o->m, "twinwatch_projector_lag_total",
+                         "Events on the broker not yet committed, all partitions.", NULL);
+    o->kafka_up =
+        tw_metrics_gauge(o->m, "twinwatch_projector_kafka_brokers_up",
+                         "Brokers librdkafka last reported UP (-1: not reported yet).", NULL);
+    o->lanes_connected = tw_metrics_gauge(o->m, "twinwatch_projector_pg_connections_up",
+                                          "Lanes whose PostgreSQL connection is up.", NULL);
+    for (int t = 0; t < TW_BATCH_NTYPES; t++)
+        for (int r = 0; r < 3; r++)
+            if (!o->events[t][r])
+                goto oom;
+    if (!o->batches_ok || !o->batches_failed || !o->batch_events || !o->commit_seconds ||
+        !o->reconnects || !o->rebalances || !o->lag_total || !o->kafka_up || !o->lanes_connected)
+        goto oom;
+    tw_metrics_on_collect(o->m, on_collect, pr);
+    int port = (int)tw_config_int(pr->cfg, "http.port");
+    if (port == 0)
+        return 0; /* metrics kept, not served */
+    if (!(o->http = tw_httpd_start(pr->loop, tw_config_str(pr->cfg, "http.address"), port,
+                                   on_request, pr, err, errlen)))
+        return -1;
+    tw_info("serving /metrics and /healthz on %s:%d", tw_config_str(pr->cfg, "http.address"),
+            tw_httpd_port(o->http));
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory registering metrics");
+    return -1;
+}
+
+void tw_observe_batch(tw_projector *pr, const tw_batch_stats *s, size_t events, int ok)
+{
+    tw_observe *o = pr->obs;
+    if (!o)
+        return;
+    if (!ok) {
+        tw_metric_add(o->batches_failed, 1);
+        return;
+    }
+    for (int t = 0; t < TW_BATCH_NTYPES; t++)
+        for (int r = 0; r < 3; r++)
+            tw_metric_add(o->events[t][r], (double)s->by_type[t][r]);
+    tw_metric_add(o->batches_ok, 1);
+    tw_metric_observe(o->batch_events, (double)events);
+    tw_metric_observe(o->commit_seconds, s->write_ms / 1000.0);
+    o->last_commit_ms = tw_now_ms();
+}
+
+void tw_observe_resync(tw_projector *pr, int resyncing)
+{
+    tw_observe *o = pr->obs;
+    if (!o)
+        return;
+    if (!resyncing)
+        o->resync_since_ms = 0;
+    else if (!o->resync_since_ms)
+        o->resync_since_ms = tw_now_ms();
+}
+
+void tw_observe_kafka_stats(tw_projector *pr, const char *json, size_t len)
+{
+    tw_observe *o = pr->obs;
+    json_error_t e;
+    json_t *root, *brokers, *b;
+    const char *name;
+    int up = 0;
+    if (!o || !(root = json_loadb(json, len, 0, &e)))
+        return;
+    brokers = json_object_get(root, "brokers");
+    json_object_foreach(brokers, name, b)
+    {
+        json_int_t id = json_integer_value(json_object_get(b, "nodeid"));
+        const char *state = json_string_value(json_object_get(b, "state"));
+        if (id >= 0 && state && strcmp(state, "UP") == 0)
+            up++;
+    }
+    json_decref(root);
+    o->kafka_brokers_up = up;
+    o->kafka_seen_ms = tw_now_ms();
+}
+
+void tw_observe_stop(tw_projector *pr)
+{
+    tw_observe *o = pr->obs;
+    if (!o)
+        return;
+    tw_httpd_stop(o->http);
+    tw_metrics_free(o->m);
+    free(o);
+    pr->obs = NULL;
+}
