@@ -257,6 +257,9 @@ for name, s in sorted(services.items()):
             name, vals.get("kafka.brokers")))
     if vals.get("topic") not in topics_created:
         fail("%s: uses topic %s, which kafka-init does not create" % (name, vals.get("topic")))
+    if vals.get("http.port") != str(HTTP_PORT[binary]):
+        fail("%s: http.port is %s, not %d: /healthz would not answer its health check" % (
+            name, vals.get("http.port"), HTTP_PORT[binary]))
     hc = " ".join(str(x) for x in (s.get("healthcheck") or {}).get("test") or [])
     if "localhost:%d/healthz" % HTTP_PORT[binary] not in hc:
         fail("%s: healthcheck does not GET localhost:%d/healthz: %s" % (

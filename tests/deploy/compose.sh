@@ -86,11 +86,10 @@ tw_pg_start "$T/pg" "$port"
 export PGHOST=127.0.0.1 PGPORT=$port PGDATABASE=twinwatch PGUSER=twinwatch
 "$TW_BUILD/bin/twinctl" migrate --dir "$TW_ROOT/schemas" >"$T/migrate.log" 2>&1 ||
   { cat "$T/migrate.log" >&2; fail "twinctl migrate"; }
-# schemas/010_audit.sql creates these roles; until it is on this branch, as it would
-for r in twinwatch_projector twinwatch_sentinel twinwatch_supervisor; do
-  psql -Atqc "SELECT 1 FROM pg_roles WHERE rolname = '$r'" | grep -q 1 ||
-    psql -qc "CREATE ROLE $r NOLOGIN"
-done
+# the migrations create the roles (schemas/004, 010), without passwords
+n=$(psql -Atqc "SELECT count(*) FROM pg_authid WHERE rolname IN
+  ('twinwatch_projector', 'twinwatch_sentinel', 'twinwatch_supervisor') AND rolpassword IS NULL")
+[ "$n" = 3 ] || fail "the migrations should create the 3 service roles without a password ($n)"
 # the service roles by password only (what the postgres image does for remote hosts)
 { printf 'host all twinwatch_projector,twinwatch_sentinel,twinwatch_supervisor 127.0.0.1/32 scram-sha-256\n'
   cat "$T/pg/pg_hba.conf"; } >"$T/hba" && cat "$T/hba" >"$T/pg/pg_hba.conf"
