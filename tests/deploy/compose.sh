@@ -51,6 +51,15 @@ done
 echo "ok: docker-compose $(docker-compose version --short) validates docker-compose.yml without a daemon"
 
 # ------------------------------------------------ 2. against the project
+# check_deploy.py asks apt-cache about every package the Dockerfile
+# installs: the index must be there (something may have cleaned it)
+if ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages'; then
+  [ "$(id -u)" -eq 0 ] || fail "Debian's package index is empty: run apt-get update"
+  for i in 1 2 3; do
+    apt-get update -qq >/dev/null 2>&1 && break
+    sleep 10
+  done
+fi
 /usr/bin/python3 "$TW_ROOT/tests/deploy/check_deploy.py" "$TW_ROOT" "$TW_BUILD" "$T/compose.yml" ||
   fail "check_deploy.py"
 
@@ -107,4 +116,25 @@ grep -q 'password authentication failed' <<<"$out" ||
 n=$(psql -Atqc "SELECT count(*) FROM pg_authid WHERE rolname LIKE 'twinwatch\_%' AND rolpassword LIKE 'SCRAM-SHA-256\$%'")
 [ "$n" = 3 ] || fail "expected 3 SCRAM passwords, have $n"
 echo "ok: roles.sql sets SCRAM passwords; each role logs in with its own and not another's"
+
+# ------------------------------------------------ 5. the image's build stage
+# What Docker would do in the first stage, without Docker: only the files it
+# COPYs, then its own cmake RUN line (so a source the build needs and the
+# Dockerfile forgets fails here).
+df=ops/docker/Dockerfile
+stage1=$(awk '/^FROM /{n++} n==1' "$df" | sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta')
+mkdir "$T/src"
+while read -r _ src dst; do
+  [ -e "$src" ] || fail "$df: COPY $src: no such file"
+  mkdir -p "$(dirname "$T/src/$dst")"
+  cp -r "$src" "$T/src/${dst%/}"
+done < <(grep '^COPY ' <<<"$stage1" | grep -v -- '--from')
+run=$(grep '^RUN .*cmake ' <<<"$stage1" | sed 's/^RUN //')
+[ -n "$run" ] || fail "$df: no cmake RUN in the build stage"
+(cd "$T/src" && bash -c "$run") >"$T/image-build.log" 2>&1 ||
+  { tail -n 30 "$T/image-build.log" >&2; fail "$df: the build stage's cmake fails on the files it copies"; }
+for b in projector sentinel twinctl; do
+  [ -x "$T/src/build/bin/$b" ] || fail "$df: the build stage does not make $b"
+done
+echo "ok: $df's build stage builds projector, sentinel, twinctl from the files it copies"
 echo "PASS deploy.compose"
