@@ -107,4 +107,8 @@ expect 0 'pg.conninfo = .*password=\*\*\*\* .*sslmode=verify-full' "$PROJECTOR" 
 # a listen address that is not one stops start-up, naming it
 expect 1 '"localhost" is not an IPv4 address' timeout 20 "$SENTINEL" --set http.port=1 \
   --set http.address=localhost --set kafka.brokers="$KAFKA_BROKERS"
+# the README's example projector.conf is a file the projector takes
+awk '/^# \/etc\/twinwatch\/projector.conf$/ { f = 1 } f && /^```$/ { exit } f' "$TW_ROOT/README.md" >"$T/readme.conf"
+[ -s "$T/readme.conf" ] || fail "README's example projector.conf not found"
+expect 0 'lanes = 2' "$PROJECTOR" --config "$T/readme.conf" --print-config
 echo "cli: bad input refused everywhere with file:line messages"
