@@ -105,9 +105,10 @@ static const char *unhealthy(tw_projector *pr, char *why, size_t len)
         return why;
     }
     int64_t lag = 0;
-    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++)
-        if (pr->assigned[p] && lag_of(pr, p) > 0)
-            lag += lag_of(pr, p);
+    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
+        int64_t n = pr->assigned[p] ? lag_of(pr, p) : -1;
+        lag += n > 0 ? n : 0;
+    }
     if (lag > 0 && now - o->last_commit_ms > wait) {
         snprintf(why, len, "no batch committed for %.0f s while %lld events wait",
                  (double)(now - o->last_commit_ms) / 1000.0, (long long)lag);

@@ -1,6 +1,5 @@
 /* main.c: the sentinel, twinwatch's alert engine. Parses arguments, loads
  * config, wires the evaluator and the outbox publisher to one libev loop. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 
 #include "kafka.h"
 #include "log.h"
+#include "settings.h"
 #include "sentinel.h"
 
 static const tw_conf_def settings[] = {
@@ -46,75 +46,6 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* Settings from --config, the environment, then --set. Returns 0 to run,
- * 1 when done already (--help, --print-config), -1 on a bad setting. */
-static int load_settings(tw_config *cfg, int argc, char **argv)
-{
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"set", required_argument, NULL, 's'},
-                                         {"print-config", no_argument, NULL, 'p'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    static const char *levels[] = {"debug", "info", "warn", "error"};
-    char err[512];
-    int print_config = 0, level = -1;
-
-    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
-        if (c == 'c' && tw_config_load_file(cfg, optarg, err, sizeof err) < 0) {
-            fprintf(stderr, "sentinel: %s\n", err);
-            return -1;
-        } else if (c == 'h') {
-            usage(stdout, cfg);
-            return 1;
-        } else if (c == 'p') {
-            print_config = 1;
-        } else if (c == '?') {
-            usage(stderr, cfg);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "sentinel: unexpected argument \"%s\"\n", argv[optind]);
-        return -1;
-    }
-    if (tw_config_load_env(cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "sentinel: %s\n", err);
-        return -1;
-    }
-    optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
-        if (c != 's')
-            continue;
-        char *eq = strchr(optarg, '=');
-        if (!eq) {
-            fprintf(stderr, "sentinel: --set %s: expected KEY=VALUE\n", optarg);
-            return -1;
-        }
-        *eq = '\0';
-        if (tw_config_set(cfg, optarg, eq + 1, "--set", err, sizeof err) < 0) {
-            fprintf(stderr, "sentinel: %s\n", err);
-            return -1;
-        }
-    }
-    if (tw_log_set_format(tw_config_str(cfg, "log.format")) < 0) {
-        fprintf(stderr, "sentinel: log.format must be text or json\n");
-        return -1;
-    }
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(tw_config_str(cfg, "log.level"), levels[i]))
-            level = i;
-    if (level < 0) {
-        fprintf(stderr, "sentinel: log.level must be debug, info, warn or error\n");
-        return -1;
-    }
-    tw_log_set_level((tw_log_level)level);
-    if (print_config) {
-        tw_config_print(cfg, stdout);
-        return 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct ev_loop *loop = EV_DEFAULT;
@@ -130,7 +61,7 @@ int main(int argc, char **argv)
     tw_config *cfg = tw_config_new(settings, "kafka.");
     if (!cfg)
         return 1;
-    int st = load_settings(cfg, argc, argv);
+    int st = tw_settings_load(cfg, "sentinel", usage, argc, argv);
     if (st != 0) {
         rc = st < 0 ? 2 : 0;
         goto done;

@@ -64,3 +64,19 @@ q() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 assert_eq() {
   [ "$1" == "$2" ] || fail "$3: expected [$2], got [$1]"
 }
+
+# http_get URL: the status on the first line, then the body ("000" and the
+# error when nothing answers); http_status URL: the status alone.
+http_get() {
+  "$PY" - "$1" <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+        print(r.status); sys.stdout.write(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); sys.stdout.write(e.read().decode())
+except OSError as e:
+    print("000"); print(e)
+PY
+}
+http_status() { http_get "$1" >"$T/last-response.txt"; head -1 "$T/last-response.txt"; }

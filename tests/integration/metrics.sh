@@ -11,19 +11,8 @@ port=$(tw_free_port)
 start_projector p1 --set http.port="$port" --set http.address=127.0.0.1 --set health.stall_ms=3000 \
   --set retry.max_ms=500
 URL=http://127.0.0.1:$port
-get() { # get PATH: prints "STATUS BODY" (the body on the lines after)
-  "$PY" - "$URL$1" <<'PY'
-import sys, urllib.request, urllib.error
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-        print(r.status); sys.stdout.write(r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code); sys.stdout.write(e.read().decode())
-except OSError as e:
-    print("000"); print(e)
-PY
-}
-status() { get "$1" >"$T/last-response.txt"; head -1 "$T/last-response.txt"; }
+get() { http_get "$URL$1"; }
+status() { http_status "$URL$1"; }
 for _ in $(seq 50); do [ "$(status /healthz)" = 200 ] && break; sleep 0.2; done
 assert_eq "$(status /healthz)" 200 "/healthz once started"
 

@@ -16,19 +16,8 @@ port=$(tw_free_port)
   --set http.address=127.0.0.1 --set retry.max_ms=500 >>"$T/sentinel.log" 2>&1 </dev/null &
 echo $! >"$T/sentinel.pid"
 URL=http://127.0.0.1:$port
-get() { # get PATH: the status on the first line, then the body
-  "$PY" - "$URL$1" <<'PY'
-import sys, urllib.request, urllib.error
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-        print(r.status); sys.stdout.write(r.read().decode())
-except urllib.error.HTTPError as e:
-    print(e.code); sys.stdout.write(e.read().decode())
-except OSError as e:
-    print("000"); print(e)
-PY
-}
-status() { get "$1" >"$T/last-response.txt"; head -1 "$T/last-response.txt"; }
+get() { http_get "$URL$1"; }
+status() { http_status "$URL$1"; }
 
 # settled: alerts raised, every outbox row acknowledged and marked sent
 for _ in $(seq 150); do
