@@ -191,7 +191,9 @@ fault_rss_sample() {
   [ -f "$T/$1.pid" ] || return 0
   pid=$(cat "$T/$1.pid")
   kb=$(fault_rss_read "$pid")
-  [ -n "$kb" ] && echo "$kb" >"$T/rss/$1.$pid"
+  # written aside and renamed: a reader never sees the file empty, as it
+  # could between ">"'s truncation and the write
+  [ -n "$kb" ] && echo "$kb" >"$T/rss-new.$1.$pid" && mv -f "$T/rss-new.$1.$pid" "$T/rss/$1.$pid"
   return 0
 }
 
