@@ -191,10 +191,14 @@ fault_rss_sample() {
   [ -f "$T/$1.pid" ] || return 0
   pid=$(cat "$T/$1.pid")
   kb=$(fault_rss_read "$pid")
+  [ -n "$kb" ] || return 0
   # written aside and renamed: a reader never sees the file empty, as it
-  # could between ">"'s truncation and the write
-  [ -n "$kb" ] && echo "$kb" >"$T/rss-new.$1.$pid" && mv -f "$T/rss-new.$1.$pid" "$T/rss/$1.$pid"
-  return 0
+  # could between ">"'s truncation and the write. The aside file is named for
+  # the writing shell too: the background sampler and fault_kill sample the
+  # same projector at the same moment, and one shared aside name let one
+  # writer rename the other's file away ("mv: cannot stat", a red fault.sigkill)
+  echo "$kb" >"$T/rss-new.$1.$pid.$BASHPID"
+  mv -f "$T/rss-new.$1.$pid.$BASHPID" "$T/rss/$1.$pid"
 }
 
 # A background sampler: every projector's peak RSS, five times a second, so
