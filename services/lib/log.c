@@ -46,29 +46,62 @@ static void json_escape(FILE *f, const char *s)
     }
 }
 
-void tw_log(tw_log_level level, const char *fmt, ...)
+static void emit(tw_log_level level, const tw_log_ctx *ctx, const char *fmt, va_list ap)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
     char msg[2048], ts[32];
     struct timeval tv;
     struct tm tm;
-    va_list ap;
 
-    if (level < log_min)
-        return;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     if (log_json) {
-        fprintf(stderr, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"program\":\"%s\",\"msg\":\"", ts,
+        fprintf(stderr, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"program\":\"%s\",", ts,
                 (int)(tv.tv_usec / 1000), names[level], log_program);
+        if (ctx) {
+            fputs("\"topic\":\"", stderr);
+            json_escape(stderr, ctx->topic ? ctx->topic : "");
+            fprintf(stderr, "\",\"partition\":%d,\"offset\":%lld,\"event_id\":", (int)ctx->partition,
+                    (long long)ctx->offset);
+            if (ctx->event_id) {
+                fputc('"', stderr);
+                json_escape(stderr, ctx->event_id);
+                fputs("\",", stderr);
+            } else {
+                fputs("null,", stderr);
+            }
+        }
+        fputs("\"msg\":\"", stderr);
         json_escape(stderr, msg);
         fputs("\"}\n", stderr);
+    } else if (ctx) {
+        fprintf(stderr, "%s.%03dZ %-5s %s: %s/%d@%lld event %s: %s\n", ts, (int)(tv.tv_usec / 1000),
+                names[level], log_program, ctx->topic ? ctx->topic : "", (int)ctx->partition,
+                (long long)ctx->offset, ctx->event_id ? ctx->event_id : "-", msg);
     } else {
         fprintf(stderr, "%s.%03dZ %-5s %s: %s\n", ts, (int)(tv.tv_usec / 1000), names[level],
                 log_program, msg);
     }
+}
+
+void tw_log(tw_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    if (level < log_min)
+        return;
+    va_start(ap, fmt);
+    emit(level, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void tw_log_at(tw_log_level level, const tw_log_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    if (level < log_min)
+        return;
+    va_start(ap, fmt);
+    emit(level, ctx, fmt, ap);
+    va_end(ap);
 }

@@ -501,6 +501,23 @@ static int same_bytes(const tw_entry *e, const uint8_t *p, size_t len)
     return e->canon_len == len && memcmp(e->canon, p, len) == 0;
 }
 
+void tw_batch_log_dead(const tw_batch *b)
+{
+    char idtext[TW_UUID_STRLEN + 1];
+    for (size_t i = 0; i < b->n; i++) {
+        const tw_entry *e = &b->e[i];
+        if (!e->rejected || e->stale)
+            continue;
+        const rd_kafka_message_t *m = e->rkm;
+        if (e->canon) /* the id parsed: the same rule as the dead-letter row's event_id */
+            tw_uuid_format(e->id, idtext);
+        tw_log_ctx where = {rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                            e->canon ? idtext : NULL};
+        tw_log_at(TW_LOG_WARN, &where, "dead-lettered (%s): %s", tw_reason_name(e->rej->reason),
+                  e->rej->msg);
+    }
+}
+
 static int apply(tw_batch *b)
 {
     char idtext[TW_UUID_STRLEN + 1];

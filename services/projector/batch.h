@@ -90,5 +90,8 @@ typedef struct tw_batch_stats {
     double read_ms, apply_ms, write_ms;  /* wall time of each phase */
 } tw_batch_stats;
 tw_batch_stats tw_batch_stats_get(const tw_batch *b);
+/* After the commit: one warning per event the batch dead-lettered, with its
+ * topic, partition, offset, event id (when it parsed) and the reason. */
+void tw_batch_log_dead(const tw_batch *b);
 
 #endif

@@ -221,9 +221,11 @@ static void on_batch_done(void *arg, tw_batch *b, int ok, const char *err)
         "read %.1f ms, apply %.1f ms, write+commit %.1f ms",
         pr->batches, l->no, tw_batch_count(b), (long long)s.accepted, (long long)s.dead,
         (long long)s.duplicates, s.read_ms, s.apply_ms, s.write_ms);
-    if (s.dead > 0)
-        tw_warn("batch %lld: %lld event(s) dead-lettered (twinctl dlq list)", pr->batches,
+    if (s.dead > 0) {
+        tw_batch_log_dead(b);
+        tw_info("batch %lld: %lld event(s) dead-lettered (twinctl dlq list)", pr->batches,
                 (long long)s.dead);
+    }
     tw_consumer_commit_kafka(pr, b);
     tw_batch_clear(b);
     tw_state_committed(l->cache);

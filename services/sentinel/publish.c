@@ -241,6 +241,24 @@ static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* One line per alert transition the broker has acknowledged: where it went,
+ * and the event that caused it (event_id) when one did. */
+static void log_published(const tw_publisher *p, const rd_kafka_message_t *m, int64_t id)
+{
+    static const char *states[] = {"open", "acknowledged", "resolved"};
+    Twinwatch__V1__Alert *a = twinwatch__v1__alert__unpack(NULL, m->len, m->payload);
+    if (!a) {
+        tw_error("alert outbox row %lld: published, but its message does not decode", (long long)id);
+        return;
+    }
+    tw_log_ctx where = {p->topic, m->partition, m->offset,
+                        *a->cause_event_id ? a->cause_event_id : NULL};
+    tw_log_at(TW_LOG_INFO, &where, "alert %s #%u %s: %s %s (%s)", a->alert_id, a->transition_no,
+              (unsigned)a->state < 3 ? states[a->state] : "?", a->rule, a->subject,
+              a->severity == TWINWATCH__V1__SEVERITY__CRITICAL ? "critical" : "warning");
+    twinwatch__v1__alert__free_unpacked(a, NULL);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     tw_publisher *p = opaque;
@@ -271,6 +289,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
     p->acked[p->n_acked++] = id;
     p->published++;
+    log_published(p, m, id);
     schedule(p);
 }
 

@@ -14,7 +14,7 @@ D=$TW_ROOT/tests/integration/data
 listener=$!
 for _ in $(seq 50); do grep -q listening "$T/listen.out" && break; sleep 0.1; done
 grep -q listening "$T/listen.out" || fail "listen.py did not start: $(cat "$T/listen.out")"
-start_projector p1
+start_projector p1 --set log.format=json
 
 "$TWINCTL" publish "$S/feed.jsonl" "$S/feed-sample.csv" >"$T/publish1.out"
 "$TWINCTL" wait --caught-up --timeout 120 || fail "projector did not catch up with the sample"
@@ -126,6 +126,38 @@ id=$(q "SELECT min(id) FROM ingest.dead_letter WHERE reason = 'unknown_agency'")
 d1=$("$TWINCTL" digest)
 stop_projector p1
 grep -q 'stopped:' "$T/p1.log" || fail "projector did not stop cleanly on SIGTERM"
+# --log-format json: every line one JSON object; one warning per dead letter,
+# naming its topic, partition, offset and event id as ingest.dead_letter does
+psql -XAtq -F $'\t' -c "SELECT topic, kafka_partition, kafka_offset, coalesce(event_id::text, ''), reason
+  FROM ingest.dead_letter" >"$T/dead.tsv"
+"$PY" - "$T/p1.log" "$T/dead.tsv" <<'PYEOF' || fail "the projector's JSON log does not match the dead letters"
+import json, sys
+logged = set()
+for n, line in enumerate(open(sys.argv[1]), 1):
+    try:
+        o = json.loads(line)
+    except ValueError as e:
+        sys.exit(f"{sys.argv[1]}:{n}: not JSON ({e}): {line[:120]!r}")
+    missing = {"ts", "level", "program", "msg"} - o.keys()
+    if missing:
+        sys.exit(f"{sys.argv[1]}:{n}: no {sorted(missing)}: {line[:120]!r}")
+    if o["msg"].startswith("dead-lettered ("):
+        if o["level"] != "warn":
+            sys.exit(f"{sys.argv[1]}:{n}: a dead letter logged at {o['level']}")
+        reason = o["msg"][len("dead-lettered ("):].split(")")[0]
+        key = (o["topic"], o["partition"], o["offset"], o["event_id"] or "", reason)
+        if key in logged:
+            sys.exit(f"{sys.argv[1]}:{n}: dead letter logged twice: {key}")
+        logged.add(key)
+rows = set()
+for line in open(sys.argv[2]):
+    t, p, off, eid, reason = line.rstrip("\n").split("\t")
+    rows.add((t, int(p), int(off), eid, reason))
+if logged != rows:
+    sys.exit(f"dead letters in the log but not in ingest.dead_letter: {sorted(logged - rows)[:3]}; "
+             f"in ingest.dead_letter but not logged: {sorted(rows - logged)[:3]}")
+print(f"json log: {len(rows)} dead letters, each logged once with topic/partition/offset/event_id")
+PYEOF
 start_projector p2
 "$TWINCTL" publish "$S/feed.jsonl" >/dev/null
 "$TWINCTL" wait --caught-up --timeout 120 || fail "projector did not catch up after restart"

@@ -406,6 +406,15 @@ if grep -q "Sanitizer\|runtime error" "$T/sentinel.log"; then
   fail "the sanitizers reported on the sentinel"
 fi
 grep -q "publisher: .* published" "$T/sentinel.log" || fail "the sentinel did not stop cleanly"
+# one log line per alert transition the broker acknowledged, with where it
+# went (topic/partition@offset) and the event that caused it
+q "SELECT alert_id || ' #' || transition_no FROM alerting.outbox WHERE sent_at IS NOT NULL" |
+  sort -u >"$T/sent.txt"
+grep -oE '[a-z0-9.]+/[0-9]+@[0-9]+ event [^ ]+: alert [0-9a-f-]{36} #[0-9]+ (open|acknowledged|resolved): ' \
+  "$T/sentinel.log" | grep -oE 'alert [0-9a-f-]{36} #[0-9]+' | sed 's/^alert //' | sort -u >"$T/logged.txt"
+[ "$(wc -l <"$T/sent.txt")" -ge 200 ] || fail "only $(wc -l <"$T/sent.txt") transitions sent"
+diff "$T/sent.txt" "$T/logged.txt" >"$T/sent-logged.diff" ||
+  fail "sent alert transitions vs logged ones (< sent only, > logged only): $(head -n 6 "$T/sent-logged.diff")"
 
 echo "--- measured alert delays (real time; deadlines on the test clock):"
 cat "$DELAYS"
