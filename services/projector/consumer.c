@@ -187,6 +187,11 @@ int tw_consumer_resync(tw_projector *pr)
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
+    /* The offsets Kafka holds are a courtesy to lag tools (PostgreSQL holds
+     * the ones that count), and a commit refused while the group rebalances
+     * is routine: every rebalance logged a dozen warnings for it. */
+    if (level == 4 && !strcmp(fac, "COMMITFAIL") && strstr(buf, "rebalance in progress"))
+        level = 6;
     tw_log(level <= 3   ? TW_LOG_ERROR
            : level <= 4 ? TW_LOG_WARN
                         : TW_LOG_INFO,
