@@ -6,6 +6,7 @@
 #include "projector.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct tw_observe {
     int64_t kafka_seen_ms;   /* the last statistics from librdkafka */
     int kafka_brokers_up;    /* brokers librdkafka reported UP then */
     int64_t resync_since_ms; /* 0: not resyncing */
+    int64_t waiting_since_ms; /* when /healthz first saw events waiting; 0: none wait */
 };
 
 static int64_t lag_of(tw_projector *pr, int p)
@@ -87,34 +89,53 @@ static void on_collect(void *arg, tw_metrics *m)
     o->last_rebalances = (double)pr->rebalances;
 }
 
-/* Why the projector is not healthy, or NULL. */
+/* Appends one reason to why (reasons are joined with "; "). */
+static void add_reason(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_reason(char *why, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(why);
+    va_list ap;
+    if (n > 0 && n + 2 < len) {
+        memcpy(why + n, "; ", 3);
+        n += 2;
+    }
+    va_start(ap, fmt);
+    vsnprintf(why + n, len - n, fmt, ap);
+    va_end(ap);
+}
+
+/* Why the projector is not healthy (every reason that holds), or NULL. */
 static const char *unhealthy(tw_projector *pr, char *why, size_t len)
 {
     tw_observe *o = pr->obs;
     int64_t now = tw_now_ms(), wait = tw_config_int(pr->cfg, "health.stall_ms");
     int up = lanes_connected(pr);
-    if (up < pr->nlanes && o->resync_since_ms && now - o->resync_since_ms > 2000) {
-        snprintf(why, len, "PostgreSQL: %d of %d connections down for %.0f s: %s", pr->nlanes - up,
-                 pr->nlanes, (double)(now - o->resync_since_ms) / 1000.0,
-                 pr->err[0] ? pr->err : "reconnecting");
-        return why;
-    }
-    if (o->kafka_seen_ms && o->kafka_brokers_up == 0) {
-        snprintf(why, len, "Kafka: no broker reachable (librdkafka statistics at %.0f s ago)",
-                 (double)(now - o->kafka_seen_ms) / 1000.0);
-        return why;
-    }
+    why[0] = '\0';
+    if (up < pr->nlanes && o->resync_since_ms && now - o->resync_since_ms > 2000)
+        add_reason(why, len, "PostgreSQL: %d of %d connections down for %.0f s: %s",
+                   pr->nlanes - up, pr->nlanes, (double)(now - o->resync_since_ms) / 1000.0,
+                   pr->err[0] ? pr->err : "reconnecting");
+    if (o->kafka_seen_ms && o->kafka_brokers_up == 0)
+        add_reason(why, len, "Kafka: no broker reachable (librdkafka statistics at %.0f s ago)",
+                   (double)(now - o->kafka_seen_ms) / 1000.0);
     int64_t lag = 0;
     for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
         int64_t n = pr->assigned[p] ? lag_of(pr, p) : -1;
         lag += n > 0 ? n : 0;
     }
-    if (lag > 0 && now - o->last_commit_ms > wait) {
-        snprintf(why, len, "no batch committed for %.0f s while %lld events wait",
-                 (double)(now - o->last_commit_ms) / 1000.0, (long long)lag);
-        return why;
-    }
-    return NULL;
+    /* A stall is events that have waited stall_ms with nothing committed:
+     * measured from when they were first seen waiting, so that events
+     * arriving after a quiet hour are not a stall the moment they arrive. */
+    if (lag == 0)
+        o->waiting_since_ms = 0;
+    else if (!o->waiting_since_ms)
+        o->waiting_since_ms = now;
+    int64_t since = o->waiting_since_ms > o->last_commit_ms ? o->waiting_since_ms : o->last_commit_ms;
+    if (lag > 0 && now - since > wait)
+        add_reason(why, len, "no batch committed for %.0f s while %lld events wait",
+                   (double)(now - o->last_commit_ms) / 1000.0, (long long)lag);
+    return why[0] ? why : NULL;
 }
 
 static void on_request(void *arg, const char *path, tw_http_reply *r)
