@@ -3,6 +3,7 @@
 # feed, every count it shows equals what PostgreSQL holds (events by outcome
 # and type, stored offsets, lag 0); /healthz turns 503 naming PostgreSQL
 # while the server is down and events wait, and 200 again once it is back.
+# The Grafana dashboard (ops/grafana) names only metrics this scrape shows.
 . "$(dirname "$0")/harness.sh"
 harness_up
 S=$TW_ROOT/ops/sample
@@ -79,6 +80,18 @@ for _ in $(seq 50); do [ "$(status /healthz)" = 200 ] && break; sleep 0.2; done
 assert_eq "$(status /healthz)" 200 "/healthz after PostgreSQL is back"
 check "after the edge cases, published while PostgreSQL was down" # dead letters among them
 [ "$(q 'SELECT count(*) FROM ingest.dead_letter')" -gt 0 ] || fail "the edge cases should dead-letter some events"
+# the Grafana dashboard names only what this scrape shows (tests/deploy/check_dashboard.py);
+# and the check does catch a renamed metric
+DASH=$TW_ROOT/ops/grafana/twinwatch.json
+"$PY" "$TW_ROOT/tests/deploy/check_dashboard.py" "$DASH" --service projector "$T/metrics.txt" ||
+  fail "ops/grafana/twinwatch.json names what the projector's /metrics does not show"
+sed 's/twinwatch_projector_lag_total/twinwatch_projector_lag_sum/' "$DASH" >"$T/renamed.json"
+if "$PY" "$TW_ROOT/tests/deploy/check_dashboard.py" "$T/renamed.json" --service projector \
+  "$T/metrics.txt" >"$T/renamed.err" 2>&1; then
+  fail "check_dashboard.py accepted a dashboard naming twinwatch_projector_lag_sum"
+fi
+grep -q "panel 'Consumer lag, all partitions'.*twinwatch_projector_lag_sum is not in" "$T/renamed.err" ||
+  fail "check_dashboard.py did not name the panel and metric: $(cat "$T/renamed.err")"
 get /metrics | grep -q '^twinwatch_projector_reconnects_total [1-9]' || fail "reconnects not counted"
 assert_eq "$(status /nothing)" 404 "unknown path"
 echo "metrics: /healthz 200 -> 503 (PostgreSQL down) -> 200"

@@ -3,7 +3,8 @@
 # sample (which raises dozens of alerts on today's date), the alerts by
 # rule, state and severity, the transitions and the messages the broker
 # acknowledged equal what PostgreSQL holds; /healthz turns 503 naming
-# PostgreSQL while it is stopped, and 200 again once it is back.
+# PostgreSQL while it is stopped, and 200 again once it is back. The Grafana
+# dashboard (ops/grafana) names only metrics this scrape shows.
 . "$(dirname "$0")/harness.sh"
 harness_up
 S=$TW_ROOT/ops/sample
@@ -57,6 +58,9 @@ assert nd == 0 or nd > time.time() - 5, f"next deadline {nd} is in the past"
 assert series["twinwatch_sentinel_pg_connections_up"] == 2
 print(f"sentinel metrics: {sum(want.values())} alerts in {len(want)} series, {sys.argv[3]} transitions, {sys.argv[4]} published, as PostgreSQL says")
 PY
+"$PY" "$TW_ROOT/tests/deploy/check_dashboard.py" "$TW_ROOT/ops/grafana/twinwatch.json" \
+  --service sentinel "$T/metrics.txt" ||
+  fail "ops/grafana/twinwatch.json names what the sentinel's /metrics does not show"
 
 tw_pg_stop "$T/pg" fast
 for _ in $(seq 100); do [ "$(status /healthz)" = 503 ] && break; sleep 0.1; done
