@@ -93,5 +93,41 @@ fi
 grep -q "panel 'Consumer lag, all partitions'.*twinwatch_projector_lag_sum is not in" "$T/renamed.err" ||
   fail "check_dashboard.py did not name the panel and metric: $(cat "$T/renamed.err")"
 get /metrics | grep -q '^twinwatch_projector_reconnects_total [1-9]' || fail "reconnects not counted"
+
+# A stall with PostgreSQL up: a session holds a lock the batches need (a
+# stuck migration, say). Events that arrive after a quiet spell are not a
+# stall the moment they arrive; held for health.stall_ms, they are: 503
+# "no batch committed" (not PostgreSQL: it is up); the lock gone, 200.
+PGAPPNAME=tw-locker psql -XAtq -c "BEGIN; LOCK TABLE audit.event_log IN ACCESS EXCLUSIVE MODE;
+  SELECT pg_sleep(120)" >/dev/null 2>&1 </dev/null &
+locker=$!
+for _ in $(seq 50); do
+  [ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'audit.event_log'::regclass
+    AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+  sleep 0.1
+done
+sleep 3.5 # the last commit is now older than health.stall_ms
+"$TWINCTL" publish "$TW_ROOT/ops/sample/feed.jsonl" >/dev/null || fail "publish during the lock"
+for _ in $(seq 100); do
+  get /metrics | grep -q '^twinwatch_projector_lag_total [1-9]' && break
+  sleep 0.1
+done
+get /metrics | grep -q '^twinwatch_projector_lag_total [1-9]' || fail "no lag shown while the lock blocks the batches"
+get /healthz >"$T/health-new.txt"
+assert_eq "$(head -1 "$T/health-new.txt")" 200 "/healthz as events arrive after a quiet spell ($(sed -n 2p "$T/health-new.txt"))"
+for _ in $(seq 100); do [ "$(status /healthz)" = 503 ] && break; sleep 0.2; done
+get /healthz >"$T/health-stall.txt"
+assert_eq "$(head -1 "$T/health-stall.txt")" 503 "/healthz while a lock blocks the batches"
+grep -q 'no batch committed for [0-9]* s while [0-9]* events wait' "$T/health-stall.txt" ||
+  fail "/healthz does not name the stall: $(cat "$T/health-stall.txt")"
+grep -q 'PostgreSQL' "$T/health-stall.txt" && fail "/healthz blames PostgreSQL, which is up: $(cat "$T/health-stall.txt")"
+echo "while stalled: $(sed -n 2p "$T/health-stall.txt")"
+# the server notices a gone client only when it next writes to it: end the
+# session from the server side
+q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tw-locker'" >/dev/null
+wait "$locker" 2>/dev/null || true
+"$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up after the lock went"
+for _ in $(seq 50); do [ "$(status /healthz)" = 200 ] && break; sleep 0.2; done
+assert_eq "$(status /healthz)" 200 "/healthz once the lock is gone"
 assert_eq "$(status /nothing)" 404 "unknown path"
-echo "metrics: /healthz 200 -> 503 (PostgreSQL down) -> 200"
+echo "metrics: /healthz 200 -> 503 (PostgreSQL down) -> 200 -> 503 (stalled on a lock) -> 200"
