@@ -35,11 +35,14 @@ int tw_anchors_start(tw_projector *pr, char *err, size_t errlen)
     char why[512];
     for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
         pr->head_off[i] = pr->anchored_off[i] = -1;
+    /* The kafka.* settings apply here as to the consumer: the same broker,
+     * TLS and SASL. Consumer-only ones draw one warning line each. */
     rd_kafka_conf_t *conf =
-        tw_kafka_conf(tw_config_str(pr->cfg, "kafka.brokers"), defaults, NULL, err, errlen);
+        tw_kafka_conf(tw_config_str(pr->cfg, "kafka.brokers"), defaults, pr->cfg, err, errlen);
     if (!conf)
         return -1;
     rd_kafka_conf_set_dr_msg_cb(conf, on_anchor_delivered);
+    rd_kafka_conf_set_log_cb(conf, tw_consumer_on_kafka_log);
     if (!(pr->anchor_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "Kafka producer for %s: %s", TW_TOPIC_ANCHORS, why);
