@@ -37,8 +37,7 @@ typedef struct tw_anchor_set tw_anchor_set;
 /* Reads every anchor on the anchors topic at brokers, up to the high
  * watermarks at the time of the call, with the kafka.* settings of cfg
  * (may be NULL; TLS, SASL). NULL with the reason in err. */
-tw_anchor_set *tw_anchor_read(const char *brokers, const tw_config *cfg, char *err,
-                              size_t errlen);
+tw_anchor_set *tw_anchor_read(const char *brokers, const tw_config *cfg, char *err, size_t errlen);
 size_t tw_anchor_count(const tw_anchor_set *s);
 /* The row at topic/partition/offset is intact and its hash is hash. */
 void tw_anchor_seen(tw_anchor_set *s, const char *topic, int32_t partition, int64_t offset,

@@ -375,7 +375,10 @@ void tw_config_print(const tw_config *c, FILE *out)
         if (c->values[i] && kl >= 8 && strcmp(k + kl - 8, "conninfo") == 0)
             print_conninfo(out, k, c->values[i]);
         else
-            fprintf(out, "%s = %s\n", k, !c->values[i] ? "" : tw_config_is_secret(k) ? "****" : c->values[i]);
+            fprintf(out, "%s = %s\n", k,
+                    !c->values[i]            ? ""
+                    : tw_config_is_secret(k) ? "****"
+                                             : c->values[i]);
     }
     for (const conf_extra *e = c->extra; e; e = e->next)
         fprintf(out, "%s = %s\n", e->key, tw_config_is_secret(e->key) ? "****" : e->value);

@@ -303,7 +303,8 @@ const tw_conf_reserved tw_consumer_reserved[] = {
     {"kafka.auto.offset.reset",
      "the projector never skips events: a stored offset the broker no longer holds pauses the "
      "partition (auto.offset.reset=error) until twinctl offsets accept-loss"},
-    {"kafka.enable.partition.eof", "the projector reads partitions without end-of-partition events"},
+    {"kafka.enable.partition.eof",
+     "the projector reads partitions without end-of-partition events"},
     {NULL, NULL},
 };
 

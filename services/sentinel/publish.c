@@ -306,8 +306,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
     schedule(p);
 }
 
-#define ALERT_GUARANTEE                                                                    \
-    "an alert is marked sent once every in-sync replica has it, and is never written twice " \
+#define ALERT_GUARANTEE                                                                            \
+    "an alert is marked sent once every in-sync replica has it, and is never written twice "       \
     "(the sentinel's producer is idempotent, acks=all)"
 
 const tw_conf_reserved tw_publisher_reserved[] = {

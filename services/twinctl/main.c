@@ -27,8 +27,8 @@ static const tw_conf_def settings[] = {
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
-#define PUBLISH_GUARANTEE                                                                    \
-    "twinctl publish exits 0 only when every event is on every in-sync replica, once "     \
+#define PUBLISH_GUARANTEE                                                                          \
+    "twinctl publish exits 0 only when every event is on every in-sync replica, once "             \
     "(an idempotent producer, acks=all)"
 
 /* What twinctl's clients set themselves: publish.c's producer, and the
@@ -129,8 +129,10 @@ const tw_config *twctl_config(void)
 static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    tw_log(level <= 3 ? TW_LOG_ERROR : level <= 4 ? TW_LOG_WARN : TW_LOG_INFO, "kafka %s: %s", fac,
-           buf);
+    tw_log(level <= 3   ? TW_LOG_ERROR
+           : level <= 4 ? TW_LOG_WARN
+                        : TW_LOG_INFO,
+           "kafka %s: %s", fac, buf);
 }
 
 rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults)
@@ -219,7 +221,8 @@ int main(int argc, char **argv)
 
     char err[512];
     const char *kb = getenv("KAFKA_BROKERS");
-    if (kb && *kb && tw_config_set(cfg, "kafka.brokers", kb, "KAFKA_BROKERS", err, sizeof err) < 0) {
+    if (kb && *kb &&
+        tw_config_set(cfg, "kafka.brokers", kb, "KAFKA_BROKERS", err, sizeof err) < 0) {
         fprintf(stderr, "twinctl: %s\n", err);
         rc = TW_EXIT_USAGE;
         goto done;

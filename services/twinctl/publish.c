@@ -118,9 +118,17 @@ static int produce_all(const event_list *l, const char *topic)
     /* enable.idempotence and acks are reserved (main.c): exit 0 promises
      * every event acknowledged by every in-sync replica, once. The others
      * an operator may change with kafka.* settings. */
-    static const char *const defaults[] = {
-        "enable.idempotence", "true",  "acks",      "all",           "linger.ms", "20",
-        "message.timeout.ms", "60000", "client.id", "twinctl-publish", NULL};
+    static const char *const defaults[] = {"enable.idempotence",
+                                           "true",
+                                           "acks",
+                                           "all",
+                                           "linger.ms",
+                                           "20",
+                                           "message.timeout.ms",
+                                           "60000",
+                                           "client.id",
+                                           "twinctl-publish",
+                                           NULL};
     char err[512];
     rd_kafka_conf_t *conf = twctl_kafka_conf("publish", defaults);
     rd_kafka_t *rk;
