@@ -68,17 +68,20 @@ static int add(tw_anchor_set *s, const tw_anchor *a)
     return 0;
 }
 
-tw_anchor_set *tw_anchor_read(const char *brokers, char *err, size_t errlen)
+tw_anchor_set *tw_anchor_read(const char *brokers, const tw_config *cfg, char *err, size_t errlen)
 {
-    static const char *const defaults[] = {"group.id", "twinctl-audit-verify", "enable.auto.commit",
-                                           "false",    "enable.partition.eof", "true",
-                                           NULL};
+    /* enable.partition.eof is how the reading ends: a caller passing cfg
+     * reserves kafka.enable.partition.eof. */
+    static const char *const defaults[] = {
+        "group.id",  "twinctl-audit-verify", "enable.auto.commit",   "false",
+        "client.id", "twinctl-audit-verify", "enable.partition.eof", "true",
+        NULL};
     char why[512];
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *l = NULL;
     const struct rd_kafka_metadata *md = NULL;
     tw_anchor_set *s = calloc(1, sizeof *s);
-    rd_kafka_conf_t *conf = tw_kafka_conf(brokers, defaults, NULL, err, errlen);
+    rd_kafka_conf_t *conf = tw_kafka_conf(brokers, defaults, cfg, err, errlen);
     int left = 0;
     if (!s || !conf)
         goto fail;

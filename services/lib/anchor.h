@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "chain.h"
+#include "config.h"
 
 /* "twinwatch.audit-anchor.v1 TOPIC PARTITION OFFSET HASH" (hex): the chain
  * of TOPIC/PARTITION had, at the row of OFFSET, the head HASH. */
@@ -34,8 +35,9 @@ int tw_anchor_parse(const char *msg, size_t len, tw_anchor *a) __attribute__((wa
 typedef struct tw_anchor_set tw_anchor_set;
 
 /* Reads every anchor on the anchors topic at brokers, up to the high
- * watermarks at the time of the call. NULL with the reason in err. */
-tw_anchor_set *tw_anchor_read(const char *brokers, char *err, size_t errlen);
+ * watermarks at the time of the call, with the kafka.* settings of cfg
+ * (may be NULL; TLS, SASL). NULL with the reason in err. */
+tw_anchor_set *tw_anchor_read(const char *brokers, const tw_config *cfg, char *err, size_t errlen);
 size_t tw_anchor_count(const tw_anchor_set *s);
 /* The row at topic/partition/offset is intact and its hash is hash. */
 void tw_anchor_seen(tw_anchor_set *s, const char *topic, int32_t partition, int64_t offset,

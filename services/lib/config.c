@@ -9,8 +9,10 @@
 
 #include <libpq-fe.h>
 
+extern char **environ;
+
 typedef struct conf_extra {
-    char *key, *value;
+    char *key, *value, *source;
     struct conf_extra *next;
 } conf_extra;
 
@@ -19,6 +21,8 @@ struct tw_config {
     size_t ndefs;
     char **values; /* one per def, NULL = unset */
     const char *prefix;
+    tw_conf_check_fn check;
+    const tw_conf_reserved *reserved;
     conf_extra *extra, **extra_tail;
 };
 
@@ -55,9 +59,17 @@ void tw_config_free(tw_config *c)
         c->extra = e->next;
         free(e->key);
         free(e->value);
+        free(e->source);
         free(e);
     }
     free(c);
+}
+
+void tw_config_passthrough_rules(tw_config *c, tw_conf_check_fn check,
+                                 const tw_conf_reserved *reserved)
+{
+    c->check = check;
+    c->reserved = reserved;
 }
 
 static long find_def(const tw_config *c, const char *key)
@@ -79,6 +91,52 @@ static int parse_bool(const char *v, int *out)
     return 0;
 }
 
+int tw_config_is_secret(const char *key)
+{
+    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.") ||
+           strstr(key, "ssl.key.pem");
+}
+
+/* A passthrough key: refused when reserved or when check rejects it, else
+ * replaces an earlier value of the same key (keeping its place) or is
+ * appended. */
+static int set_passthrough(tw_config *c, const char *key, const char *value, const char *source,
+                           char *err, size_t errlen)
+{
+    char why[256];
+    for (const tw_conf_reserved *r = c->reserved; r && r->key; r++)
+        if (strcmp(r->key, key) == 0) {
+            snprintf(err, errlen, "%s: %s cannot be set: %s", source, key, r->why);
+            return -1;
+        }
+    if (c->check && c->check(key + strlen(c->prefix), value, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s = \"%s\": %s", source, key,
+                 tw_config_is_secret(key) ? "****" : value, why);
+        return -1;
+    }
+    conf_extra *e = c->extra;
+    while (e && strcmp(e->key, key) != 0)
+        e = e->next;
+    char *v = strdup(value), *src = strdup(source);
+    if (!v || !src || (!e && (!(e = calloc(1, sizeof *e)) || !(e->key = strdup(key))))) {
+        if (e && !e->key)
+            free(e);
+        free(v);
+        free(src);
+        snprintf(err, errlen, "%s: out of memory", source);
+        return -1;
+    }
+    if (!e->value) {
+        *c->extra_tail = e;
+        c->extra_tail = &e->next;
+    }
+    free(e->value);
+    free(e->source);
+    e->value = v;
+    e->source = src;
+    return 0;
+}
+
 int tw_config_set(tw_config *c, const char *key, const char *value, const char *source, char *err,
                   size_t errlen)
 {
@@ -86,19 +144,8 @@ int tw_config_set(tw_config *c, const char *key, const char *value, const char *
 
     if (i < 0) {
         if (c->prefix && strncmp(key, c->prefix, strlen(c->prefix)) == 0 &&
-            strlen(key) > strlen(c->prefix)) {
-            conf_extra *e = calloc(1, sizeof *e);
-            if (!e || !(e->key = strdup(key)) || !(e->value = strdup(value))) {
-                if (e)
-                    free(e->key);
-                free(e);
-                snprintf(err, errlen, "%s: out of memory", source);
-                return -1;
-            }
-            *c->extra_tail = e;
-            c->extra_tail = &e->next;
-            return 0;
-        }
+            strlen(key) > strlen(c->prefix))
+            return set_passthrough(c, key, value, source, err, errlen);
         snprintf(err, errlen, "%s: unknown key \"%s\" (see --help for the keys)", source, key);
         return -1;
     }
@@ -192,13 +239,52 @@ static void env_name(const char *key, char *out, size_t outlen)
     out[n] = '\0';
 }
 
-int tw_config_load_env(tw_config *c, char *err, size_t errlen)
+/* Whether the variable NAME=... is the TWINWATCH_ name of a key of the table. */
+static int names_def(const tw_config *c, const char *var, size_t namelen)
 {
     char name[256];
     for (size_t i = 0; i < c->ndefs; i++) {
         env_name(c->defs[i].key, name, sizeof name);
+        if (strlen(name) == namelen && strncmp(name, var, namelen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int tw_config_load_env(tw_config *c, char *err, size_t errlen)
+{
+    char name[256], pre[64], key[256];
+    for (size_t i = 0; i < c->ndefs; i++) {
+        env_name(c->defs[i].key, name, sizeof name);
         const char *v = getenv(name);
         if (v && tw_config_set(c, c->defs[i].key, v, name, err, errlen) < 0)
+            return -1;
+    }
+    if (!c->prefix)
+        return 0;
+    /* Passthrough properties have no fixed names: TWINWATCH_KAFKA_SASL_USERNAME
+     * is kafka.sasl.username (librdkafka's names are lower case and dotted). */
+    env_name(c->prefix, pre, sizeof pre); /* "TWINWATCH_KAFKA_" */
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t n = eq ? (size_t)(eq - *e) : 0;
+        if (!eq || strncmp(*e, pre, strlen(pre)) != 0 || names_def(c, *e, n))
+            continue;
+        if (n >= sizeof name) {
+            snprintf(err, errlen, "%.64s...: variable name too long", *e);
+            return -1;
+        }
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        size_t k = 0;
+        for (const char *p = name + strlen("TWINWATCH_"); *p; p++)
+            key[k++] = *p == '_' ? '.' : (char)tolower((unsigned char)*p);
+        key[k] = '\0';
+        if (n == strlen(pre)) {
+            snprintf(err, errlen, "%s: names no property (%s<PROPERTY>)", name, pre);
+            return -1;
+        }
+        if (tw_config_set(c, key, eq + 1, name, err, errlen) < 0)
             return -1;
     }
     return 0;
@@ -229,11 +315,12 @@ int tw_config_bool(const tw_config *c, const char *key)
 }
 
 void tw_config_each_passthrough(const tw_config *c,
-                                void (*fn)(void *arg, const char *key, const char *value),
+                                void (*fn)(void *arg, const char *key, const char *value,
+                                           const char *source),
                                 void *arg)
 {
     for (const conf_extra *e = c->extra; e; e = e->next)
-        fn(arg, e->key, e->value);
+        fn(arg, e->key, e->value, e->source);
 }
 
 void tw_config_print_help(const tw_config *c, FILE *out)
@@ -246,14 +333,15 @@ void tw_config_print_help(const tw_config *c, FILE *out)
         fprintf(out, "  %-24s %-6s %s (default: %s; env %s)\n", d->key, types[d->type], d->help,
                 d->def ? d->def : "unset", name);
     }
-    if (c->prefix)
-        fprintf(out, "  %-24s %-6s passed to librdkafka as is\n",
-                c->prefix[0] == 'k' ? "kafka.<property>" : c->prefix, "string");
-}
-
-static int secret(const char *key)
-{
-    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.");
+    if (!c->prefix)
+        return;
+    char pass[64];
+    snprintf(pass, sizeof pass, "%s<property>", c->prefix);
+    env_name(c->prefix, name, sizeof name);
+    fprintf(out, "  %-24s %-6s passed to librdkafka as is (env %s<PROPERTY>, dots as _)\n", pass,
+            "string", name);
+    for (const tw_conf_reserved *r = c->reserved; r && r->key; r++)
+        fprintf(out, "  %-31s cannot be set: %s\n", r->key, r->why);
 }
 
 /* A libpq connection string with its password masked (keyword or URI
@@ -287,10 +375,13 @@ void tw_config_print(const tw_config *c, FILE *out)
         if (c->values[i] && kl >= 8 && strcmp(k + kl - 8, "conninfo") == 0)
             print_conninfo(out, k, c->values[i]);
         else
-            fprintf(out, "%s = %s\n", k, !c->values[i] ? "" : secret(k) ? "****" : c->values[i]);
+            fprintf(out, "%s = %s\n", k,
+                    !c->values[i]            ? ""
+                    : tw_config_is_secret(k) ? "****"
+                                             : c->values[i]);
     }
     for (const conf_extra *e = c->extra; e; e = e->next)
-        fprintf(out, "%s = %s\n", e->key, secret(e->key) ? "****" : e->value);
+        fprintf(out, "%s = %s\n", e->key, tw_config_is_secret(e->key) ? "****" : e->value);
 }
 
 static const char *env_file_path(const char *source_dir, char *buf, size_t buflen)

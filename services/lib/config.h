@@ -3,7 +3,9 @@
  * Sources, later wins: defaults, the --config file (key = value lines),
  * TWINWATCH_<KEY> environment variables (dots and dashes as underscores,
  * upper case), then --set key=value arguments. Keys under a prefix marked
- * passthrough (kafka.*) are kept as given for librdkafka. */
+ * passthrough (kafka.*) are kept as given for librdkafka; a TWINWATCH_
+ * variable that names no key of the table but falls under that prefix sets
+ * one (TWINWATCH_KAFKA_SASL_USERNAME -> kafka.sasl.username). */
 #ifndef TW_CONFIG_H
 #define TW_CONFIG_H
 
@@ -23,10 +25,26 @@ typedef struct tw_conf_def {
 
 typedef struct tw_config tw_config;
 
+/* A passthrough key the program sets itself because its guarantees depend
+ * on the value: refused wherever it is given, saying why. */
+typedef struct tw_conf_reserved {
+    const char *key; /* e.g. "kafka.enable.auto.commit" */
+    const char *why; /* e.g. "the projector commits offsets in PostgreSQL" */
+} tw_conf_reserved;
+
+/* Checks one passthrough value (key without the prefix); returns -1 with
+ * the reason in why. */
+typedef int (*tw_conf_check_fn)(const char *key, const char *value, char *why, size_t whylen);
+
 /* defs is terminated by an entry with key NULL; passthrough_prefix (e.g.
  * "kafka.") may be NULL. Returns NULL only when out of memory. */
 tw_config *tw_config_new(const tw_conf_def *defs, const char *passthrough_prefix);
 void tw_config_free(tw_config *c);
+/* Rules for passthrough keys, applied as each is set: check (may be NULL)
+ * validates the value, and the keys of reserved (terminated by key NULL;
+ * may be NULL) are refused. Neither is copied. */
+void tw_config_passthrough_rules(tw_config *c, tw_conf_check_fn check,
+                                 const tw_conf_reserved *reserved);
 
 /* Sets one value from source (a "FILE:LINE" or "--set" or "TWINWATCH_X")
  * for messages. Returns -1 with "SOURCE: reason" in err. */
@@ -35,20 +53,29 @@ int tw_config_set(tw_config *c, const char *key, const char *value, const char *
 /* Reads a key = value file ('#' comments, blank lines). */
 int tw_config_load_file(tw_config *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* Applies TWINWATCH_* variables that name a key of the table. */
+/* Applies TWINWATCH_* variables that name a key of the table, then those
+ * under the passthrough prefix: TWINWATCH_KAFKA_X_Y sets kafka.x.y (lower
+ * case, underscores as dots). Other TWINWATCH_* variables are ignored. */
 int tw_config_load_env(tw_config *c, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 const char *tw_config_str(const tw_config *c, const char *key);
 int64_t tw_config_int(const tw_config *c, const char *key);
 int tw_config_bool(const tw_config *c, const char *key);
 
-/* Calls fn for each passthrough key set (in the order set). */
+/* Calls fn for each passthrough key set, in the order first set, with its
+ * latest value and where that came from ("FILE:LINE", "TWINWATCH_X", "--set"). */
 void tw_config_each_passthrough(const tw_config *c,
-                                void (*fn)(void *arg, const char *key, const char *value),
+                                void (*fn)(void *arg, const char *key, const char *value,
+                                           const char *source),
                                 void *arg);
+/* Whether a key's value is a secret that --print-config and messages mask. */
+int tw_config_is_secret(const char *key);
 
+/* The keys with type, help, default and variable; then the passthrough
+ * prefix and the reserved keys. */
 void tw_config_print_help(const tw_config *c, FILE *out);
-/* Effective values; keys containing "password" or "secret" are masked. */
+/* Effective values; secrets (keys containing "password", "secret" or
+ * "sasl.", kafka.ssl.key.pem, the password in a conninfo) are masked. */
 void tw_config_print(const tw_config *c, FILE *out);
 
 /* Reads the local stack's environment file (KEY=VALUE lines written by

@@ -12,10 +12,19 @@ int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char
 {
     char why[256];
     if (rd_kafka_conf_set(conf, key, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "kafka.%s = \"%s\": %s", key, value, why);
+        snprintf(err, errlen, "kafka.%s = \"%s\": %s", key,
+                 tw_config_is_secret(key) ? "****" : value, why);
         return -1;
     }
     return 0;
+}
+
+int tw_kafka_check(const char *key, const char *value, char *why, size_t whylen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, key, value, why, whylen);
+    rd_kafka_conf_destroy(conf);
+    return r == RD_KAFKA_CONF_OK ? 0 : -1;
 }
 
 typedef struct {
@@ -25,11 +34,14 @@ typedef struct {
     int failed;
 } pass_ctx;
 
-static void pass_one(void *arg, const char *key, const char *value)
+static void pass_one(void *arg, const char *key, const char *value, const char *source)
 {
     pass_ctx *c = arg;
-    if (!c->failed && tw_kafka_set(c->conf, key + strlen("kafka."), value, c->err, c->errlen) < 0)
+    char why[512];
+    if (!c->failed && tw_kafka_set(c->conf, key + strlen("kafka."), value, why, sizeof why) < 0) {
+        snprintf(c->err, c->errlen, "%s: %s", source, why);
         c->failed = 1;
+    }
 }
 
 rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const char *const *defaults,

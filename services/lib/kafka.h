@@ -15,12 +15,18 @@
 
 /* A conf with bootstrap.servers = brokers, then the defaults (key, value
  * pairs, NULL-terminated; may be NULL), then every kafka.* key of cfg (may
- * be NULL), so an operator's setting wins. Returns NULL with
- * "kafka.KEY: reason" in err. */
+ * be NULL), so an operator's setting wins: a property the program cannot
+ * let an operator change is reserved in cfg instead (config.h), refused
+ * when it is set. Returns NULL with "kafka.KEY: reason" in err. */
 rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const char *const *defaults,
                                const tw_config *cfg, char *err, size_t errlen);
 
-/* Sets one property, or fails naming it. */
+/* Whether librdkafka takes value for property key (no "kafka." prefix):
+ * the tw_conf_check_fn that makes a bad kafka.* setting stop start-up
+ * where it is set (file line, variable, --set). */
+int tw_kafka_check(const char *key, const char *value, char *why, size_t whylen);
+
+/* Sets one property, or fails naming it (a secret's value masked). */
 int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
                  size_t errlen) __attribute__((warn_unused_result));
 

@@ -22,6 +22,15 @@ static void on_anchor_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, voi
                  (const char *)m->payload, rd_kafka_err2str(m->err));
 }
 
+/* The producer takes the consumer's kafka.* settings, so librdkafka's
+ * configuration warnings (a consumer property this producer ignores) would
+ * be noise; the consumer gives any that matter, once. */
+static void on_anchor_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    if (strcmp(fac, "CONFWARN") != 0)
+        tw_consumer_on_kafka_log(rk, level, fac, buf);
+}
+
 static void on_anchor_due(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -35,11 +44,14 @@ int tw_anchors_start(tw_projector *pr, char *err, size_t errlen)
     char why[512];
     for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
         pr->head_off[i] = pr->anchored_off[i] = -1;
+    /* The kafka.* settings apply here as to the consumer: the same broker,
+     * TLS and SASL. */
     rd_kafka_conf_t *conf =
-        tw_kafka_conf(tw_config_str(pr->cfg, "kafka.brokers"), defaults, NULL, err, errlen);
+        tw_kafka_conf(tw_config_str(pr->cfg, "kafka.brokers"), defaults, pr->cfg, err, errlen);
     if (!conf)
         return -1;
     rd_kafka_conf_set_dr_msg_cb(conf, on_anchor_delivered);
+    rd_kafka_conf_set_log_cb(conf, on_anchor_log);
     if (!(pr->anchor_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "Kafka producer for %s: %s", TW_TOPIC_ANCHORS, why);

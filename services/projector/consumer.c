@@ -184,7 +184,7 @@ int tw_consumer_resync(tw_projector *pr)
     return rc;
 }
 
-static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void tw_consumer_on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
     /* The offsets Kafka holds are a courtesy to lag tools (PostgreSQL holds
@@ -297,6 +297,22 @@ static void on_kafka_ready(struct ev_loop *loop, ev_io *w, int revents)
     tw_consumer_drain(pr);
 }
 
+/* What the consumer sets itself, whatever the configuration says: a value
+ * for these is refused at start-up rather than silently ignored. */
+const tw_conf_reserved tw_consumer_reserved[] = {
+    {"kafka.group.id", "the consumer group is the group.id key (group.id = ...)"},
+    {"kafka.enable.auto.commit", "the projector commits offsets in PostgreSQL, with each batch"},
+    {"kafka.auto.commit.enable", "the projector commits offsets in PostgreSQL, with each batch"},
+    {"kafka.enable.auto.offset.store",
+     "the projector commits offsets in PostgreSQL, with each batch"},
+    {"kafka.auto.offset.reset",
+     "the projector never skips events: a stored offset the broker no longer holds pauses the "
+     "partition (auto.offset.reset=error) until twinctl offsets accept-loss"},
+    {"kafka.enable.partition.eof",
+     "the projector reads partitions without end-of-partition events"},
+    {NULL, NULL},
+};
+
 int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf;
@@ -312,7 +328,9 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
      * starves the batches: 20,000 halved backlog throughput); a fetch waits
      * at most 50 ms
      * for data, which keeps produce-to-view latency low on brokers that do
-     * not wake a waiting fetch (librdkafka's mock cluster does not). */
+     * not wake a waiting fetch (librdkafka's mock cluster does not).
+     * client.id is a default too: an operator may name the client for the
+     * broker's quotas and logs. */
     static const char *const defaults[] = {"session.timeout.ms",
                                            "10000",
                                            "heartbeat.interval.ms",
@@ -325,6 +343,8 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
                                            "50",
                                            "statistics.interval.ms",
                                            "5000",
+                                           "client.id",
+                                           "twinwatch-projector",
                                            NULL};
     if (!(conf = tw_kafka_conf(brokers, defaults, pr->cfg, err, errlen)))
         return -1;
@@ -332,13 +352,12 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
         tw_kafka_set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
         tw_kafka_set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
         tw_kafka_set(conf, "auto.offset.reset", "error", err, errlen) < 0 ||
-        tw_kafka_set(conf, "enable.partition.eof", "false", err, errlen) < 0 ||
-        tw_kafka_set(conf, "client.id", "twinwatch-projector", err, errlen) < 0) {
+        tw_kafka_set(conf, "enable.partition.eof", "false", err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_log_cb(conf, tw_consumer_on_kafka_log);
     rd_kafka_conf_set_stats_cb(conf, on_kafka_stats);
     rd_kafka_conf_set_opaque(conf, pr);
     if (!(pr->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {

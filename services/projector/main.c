@@ -388,6 +388,7 @@ int main(int argc, char **argv)
     pr.cfg = tw_config_new(settings, "kafka.");
     if (!pr.cfg)
         return 1;
+    tw_config_passthrough_rules(pr.cfg, tw_kafka_check, tw_consumer_reserved);
     int st = tw_settings_load(pr.cfg, "projector", usage, argc, argv);
     if (st != 0) {
         rc = st < 0 ? 2 : 0;

@@ -97,6 +97,10 @@ int tw_projector_busy(const tw_projector *pr);
 void tw_projector_finish(tw_projector *pr);
 
 /* consumer.c */
+/* The kafka.* keys the consumer sets itself (refused in the config). */
+extern const tw_conf_reserved tw_consumer_reserved[];
+/* librdkafka's log lines as the projector's own (level mapped). */
+void tw_consumer_on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 /* Takes messages from librdkafka into the open batch while there is room. */

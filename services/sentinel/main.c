@@ -61,6 +61,7 @@ int main(int argc, char **argv)
     tw_config *cfg = tw_config_new(settings, "kafka.");
     if (!cfg)
         return 1;
+    tw_config_passthrough_rules(cfg, tw_kafka_check, tw_publisher_reserved);
     int st = tw_settings_load(cfg, "sentinel", usage, argc, argv);
     if (st != 0) {
         rc = st < 0 ? 2 : 0;

@@ -325,6 +325,17 @@ static void on_notify(void *arg, const char *channel, const char *payload)
     schedule(p);
 }
 
+#define ALERT_GUARANTEE                                                                            \
+    "an alert is marked sent once every in-sync replica has it, and is never written twice "       \
+    "(the sentinel's producer is idempotent, acks=all)"
+
+const tw_conf_reserved tw_publisher_reserved[] = {
+    {"kafka.enable.idempotence", ALERT_GUARANTEE},
+    {"kafka.acks", ALERT_GUARANTEE},
+    {"kafka.request.required.acks", ALERT_GUARANTEE},
+    {NULL, NULL},
+};
+
 tw_publisher *tw_publisher_start(struct ev_loop *loop, const tw_config *cfg, char *err,
                                  size_t errlen)
 {

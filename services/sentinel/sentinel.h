@@ -22,6 +22,10 @@ tw_eval *tw_eval_start(struct ev_loop *loop, const tw_config *cfg, char *err, si
 /* Stops its watchers and closes its connection. */
 void tw_eval_free(tw_eval *ev);
 
+/* The kafka.* keys the publisher sets itself (refused in the config):
+ * enable.idempotence=true and acks=all; linger.ms=5 and
+ * client.id=twinwatch-sentinel are defaults an operator may change. */
+extern const tw_conf_reserved tw_publisher_reserved[];
 /* Creates the producer and starts connecting. Returns NULL with the reason
  * in err. */
 tw_publisher *tw_publisher_start(struct ev_loop *loop, const tw_config *cfg, char *err,

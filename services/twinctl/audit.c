@@ -383,7 +383,7 @@ static int verify(int argc, char **argv)
     if (with_anchors) {
         char err[600];
         /* Read before the snapshot: every anchor published so far must be in it. */
-        if (!(anchors = tw_anchor_read(twctl_brokers(), err, sizeof err))) {
+        if (!(anchors = tw_anchor_read(twctl_brokers(), twctl_config(), err, sizeof err))) {
             fprintf(stderr, "twinctl audit verify: read the anchors: %s\n", err);
             return TW_EXIT_FAIL;
         }

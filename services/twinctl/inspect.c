@@ -51,11 +51,14 @@ static int read_watermarks(rd_kafka_t *rk, const char *topic, watermarks *w, cha
 
 static rd_kafka_t *kafka_client(void)
 {
+    static const char *const defaults[] = {"client.id", "twinctl", NULL};
     char err[512];
-    rd_kafka_conf_t *conf = tw_kafka_conf(twctl_brokers(), NULL, NULL, err, sizeof err);
+    rd_kafka_conf_t *conf = twctl_kafka_conf("Kafka client", defaults);
     rd_kafka_t *rk = conf ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err) : NULL;
-    if (!rk)
+    if (conf && !rk) {
+        rd_kafka_conf_destroy(conf);
         fprintf(stderr, "twinctl: Kafka client: %s\n", err);
+    }
     return rk;
 }
 
@@ -89,7 +92,7 @@ int twctl_wait(int argc, char **argv)
 {
     double timeout = 60;
     int caught_up = 0;
-    const char *topic = TW_TOPIC_EVENTS;
+    const char *topic = twctl_topic();
     static const struct option opts[] = {{"caught-up", no_argument, NULL, 'c'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"topic", required_argument, NULL, 'T'},
@@ -208,10 +211,10 @@ int twctl_status(int argc, char **argv)
     char err[512];
     int rc = TW_EXIT_FAIL;
 
-    printf("partitions of %s\npartition\thigh\tstored\tlag\n", TW_TOPIC_EVENTS);
-    if (!rk || read_watermarks(rk, TW_TOPIC_EVENTS, &w, err, sizeof err) < 0) {
+    printf("partitions of %s\npartition\thigh\tstored\tlag\n", twctl_topic());
+    if (!rk || read_watermarks(rk, twctl_topic(), &w, err, sizeof err) < 0) {
         fprintf(stderr, "twinctl status: broker unreachable: %s\n", rk ? err : "");
-    } else if (read_stored(pg, TW_TOPIC_EVENTS, stored, w.n) == 0) {
+    } else if (read_stored(pg, twctl_topic(), stored, w.n) == 0) {
         for (int p = 0; p < w.n; p++)
             printf("%d\t%lld\t%lld\t%lld\n", p, (long long)w.high[p],
                    (long long)(stored[p] < 0 ? 0 : stored[p]),
@@ -396,7 +399,7 @@ int twctl_dlq(int argc, char **argv)
 static int accept_loss(const char *part, const char *by, const char *note)
 {
     PGconn *pg = twctl_pg();
-    const char *params[] = {TW_TOPIC_EVENTS, part, by, note};
+    const char *params[] = {twctl_topic(), part, by, note};
     PGresult *r = PQexecParams(
         pg,
         "WITH a AS (SELECT id, lost_from, lost_to FROM ingest.operational_alert"

@@ -1,4 +1,6 @@
-/* main.c: twinctl, the operator's command line. Dispatches to commands. */
+/* main.c: twinctl, the operator's command line. Reads the settings given
+ * before the command (--config FILE or TWINWATCH_CONFIG, TWINWATCH_*
+ * variables, --set), then dispatches to the command. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,9 +9,39 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "kafka.h"
 #include "log.h"
 #include "pg.h"
+#include "settings.h"
 #include "twinctl.h"
+
+static const tw_conf_def settings[] = {
+    {"kafka.brokers", TW_CONF_STRING, "127.0.0.1:9092", 1, 0,
+     "Kafka bootstrap servers (host:port,...; else KAFKA_BROKERS)"},
+    {"topic", TW_CONF_STRING, TW_TOPIC_EVENTS, 1, 0,
+     "events topic: publish, wait, status, offsets"},
+    {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
+     "libpq connection string (empty: PG* environment variables)"},
+    {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},
+    {"log.level", TW_CONF_STRING, "info", 1, 0, "debug, info, warn, error"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+#define PUBLISH_GUARANTEE                                                                          \
+    "twinctl publish exits 0 only when every event is on every in-sync replica, once "             \
+    "(an idempotent producer, acks=all)"
+
+/* What twinctl's clients set themselves: publish.c's producer, and the
+ * anchors' reader (services/lib/anchor.c) that stops at each partition's end. */
+static const tw_conf_reserved reserved[] = {
+    {"kafka.enable.idempotence", PUBLISH_GUARANTEE},
+    {"kafka.acks", PUBLISH_GUARANTEE},
+    {"kafka.request.required.acks", PUBLISH_GUARANTEE},
+    {"kafka.enable.partition.eof", "twinctl audit verify --anchors reads to each partition's end"},
+    {NULL, NULL},
+};
+
+static tw_config *cfg;
 
 static const struct {
     const char *name;
@@ -33,15 +65,20 @@ static const struct {
     {"audit", twctl_audit, "verify [--from DATE | --anchors] | trail --subject S: the audit trail"},
 };
 
-static void usage(FILE *out)
+static void usage(FILE *out, const tw_config *c)
 {
-    fprintf(out, "usage: twinctl COMMAND [ARGS]   (twinctl COMMAND --help for more)\n\n"
+    fprintf(out, "usage: twinctl COMMAND [ARGS]   (twinctl COMMAND --help for more)\n"
+                 "       twinctl [--config FILE] [--set KEY=VALUE]... [--print-config] COMMAND "
+                 "[ARGS]\n\n"
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-15s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "\nsettings (file \"key = value\" from --config or TWINWATCH_CONFIG, env "
+                 "TWINWATCH_<KEY>, or --set):\n");
+    tw_config_print_help(c, out);
     fprintf(out,
-            "\nconnections: TWINWATCH_PG_CONNINFO or PGHOST/PGPORT/PGDATABASE/PGUSER, and\n"
-            "TWINWATCH_KAFKA_BROKERS or KAFKA_BROKERS; after ops/up they come from .local/env.\n");
+            "Without --config or TWINWATCH_CONFIG, variables not set are read from .local/env\n"
+            "(written by ops/up): PGHOST/PGPORT/PGDATABASE/PGUSER and KAFKA_BROKERS.\n");
 }
 
 int twctl_usage_error(const char *cmd, const char *fmt, ...)
@@ -64,7 +101,7 @@ static void ignore_notice(void *arg, const char *msg)
 PGconn *twctl_pg(void)
 {
     char err[512];
-    PGconn *pg = tw_pg_connect(getenv("TWINWATCH_PG_CONNINFO"), err, sizeof err);
+    PGconn *pg = tw_pg_connect(tw_config_str(cfg, "pg.conninfo"), err, sizeof err);
     if (!pg) {
         fprintf(stderr, "twinctl: %s\n(is the stack up? run ops/up, or set PGHOST/PGPORT)\n", err);
         exit(TW_EXIT_FAIL);
@@ -75,10 +112,38 @@ PGconn *twctl_pg(void)
 
 const char *twctl_brokers(void)
 {
-    const char *b = getenv("TWINWATCH_KAFKA_BROKERS");
-    if (!b || !*b)
-        b = getenv("KAFKA_BROKERS");
-    return b && *b ? b : "127.0.0.1:9092";
+    return tw_config_str(cfg, "kafka.brokers");
+}
+
+const char *twctl_topic(void)
+{
+    return tw_config_str(cfg, "topic");
+}
+
+const tw_config *twctl_config(void)
+{
+    return cfg;
+}
+
+/* librdkafka's lines (a refused SASL handshake, brokers down) as twinctl's. */
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    tw_log(level <= 3   ? TW_LOG_ERROR
+           : level <= 4 ? TW_LOG_WARN
+                        : TW_LOG_INFO,
+           "kafka %s: %s", fac, buf);
+}
+
+rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = tw_kafka_conf(twctl_brokers(), defaults, cfg, err, sizeof err);
+    if (!conf)
+        fprintf(stderr, "twinctl %s: %s\n", what, err);
+    else
+        rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    return conf;
 }
 
 int twctl_exec(PGconn *pg, const char *what, const char *sql)
@@ -119,21 +184,77 @@ int twctl_record_action(PGconn *pg, const char *by, const char *action, const ch
     return ok ? 0 : -1;
 }
 
+/* Whether the global option a (an argument that starts with '-') takes the
+ * next argument as its value: --config, --set, -c, -s, or an abbreviation
+ * getopt_long would accept. */
+static int takes_value(const char *a, int *is_config)
+{
+    size_t n = strlen(a);
+    int long_alone = n > 2 && a[1] == '-' && !strchr(a, '=');
+    *is_config = !strncmp(a, "-c", 2) || !strncmp(a, "--c", 3); /* also -cFILE, --config=F */
+    return !strcmp(a, "-c") || !strcmp(a, "-s") ||
+           (long_alone && (!strncmp("--config", a, n) || !strncmp("--set", a, n)));
+}
+
 int main(int argc, char **argv)
 {
+    int cmd = 1, has_config = 0, rc;
+    const char *config_env = getenv("TWINWATCH_CONFIG");
+
     tw_log_init("twinctl");
-    tw_config_load_local_env(TW_SOURCE_DIR);
-    if (argc < 2) {
-        usage(stderr);
-        return TW_EXIT_USAGE;
+    /* The settings come before the command; its own options after it. */
+    while (cmd < argc && argv[cmd][0] == '-' && strcmp(argv[cmd], "--") != 0) {
+        int is_config, skip = takes_value(argv[cmd], &is_config);
+        has_config |= is_config;
+        cmd += 1 + skip;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
-        return TW_EXIT_OK;
+    if (cmd > argc)
+        cmd = argc;
+    if (config_env && !*config_env)
+        config_env = NULL;
+    /* .local/env points at the developer's stack: not when a file is given. */
+    if (!has_config && !config_env)
+        tw_config_load_local_env(TW_SOURCE_DIR);
+    if (!(cfg = tw_config_new(settings, "kafka.")))
+        return TW_EXIT_FAIL;
+    tw_config_passthrough_rules(cfg, tw_kafka_check, reserved);
+
+    char err[512];
+    const char *kb = getenv("KAFKA_BROKERS");
+    if (kb && *kb &&
+        tw_config_set(cfg, "kafka.brokers", kb, "KAFKA_BROKERS", err, sizeof err) < 0) {
+        fprintf(stderr, "twinctl: %s\n", err);
+        rc = TW_EXIT_USAGE;
+        goto done;
+    }
+    if (!has_config && config_env && tw_config_load_file(cfg, config_env, err, sizeof err) < 0) {
+        fprintf(stderr, "twinctl: %s (TWINWATCH_CONFIG)\n", err);
+        rc = TW_EXIT_USAGE;
+        goto done;
+    }
+    int st = tw_settings_load(cfg, "twinctl", usage, cmd, argv);
+    if (st != 0) {
+        rc = st < 0 ? TW_EXIT_USAGE : TW_EXIT_OK;
+        goto done;
+    }
+    if (cmd >= argc) {
+        usage(stderr, cfg);
+        rc = TW_EXIT_USAGE;
+        goto done;
+    }
+    if (!strcmp(argv[cmd], "help")) {
+        usage(stdout, cfg);
+        rc = TW_EXIT_OK;
+        goto done;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "twinctl: unknown command \"%s\" (twinctl --help lists them)\n", argv[1]);
-    return TW_EXIT_USAGE;
+        if (!strcmp(argv[cmd], commands[i].name)) {
+            rc = commands[i].fn(argc - cmd, argv + cmd);
+            goto done;
+        }
+    fprintf(stderr, "twinctl: unknown command \"%s\" (twinctl --help lists them)\n", argv[cmd]);
+    rc = TW_EXIT_USAGE;
+done:
+    tw_config_free(cfg);
+    return rc;
 }

@@ -3,17 +3,30 @@
 #define TWINCTL_H
 
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
 
 /* Exit codes: 0 done, 1 failed, 2 bad arguments. */
 #define TW_EXIT_OK    0
 #define TW_EXIT_FAIL  1
 #define TW_EXIT_USAGE 2
 
-/* A connection from TWINWATCH_PG_CONNINFO, or the PG* variables (which
- * .local/env provides after ops/up). Prints why and exits 1 on failure. */
+/* A connection from pg.conninfo (--config, TWINWATCH_PG_CONNINFO, --set),
+ * or the PG* variables (which .local/env provides after ops/up). Prints
+ * why and exits 1 on failure. */
 PGconn *twctl_pg(void);
-/* Kafka bootstrap servers: TWINWATCH_KAFKA_BROKERS, else KAFKA_BROKERS. */
+/* Kafka bootstrap servers: kafka.brokers, else KAFKA_BROKERS. */
 const char *twctl_brokers(void);
+/* The events topic (the topic setting). */
+const char *twctl_topic(void);
+/* twinctl's settings, for the clients that take kafka.* from them. */
+const tw_config *twctl_config(void);
+/* A librdkafka conf for one of twinctl's clients: kafka.brokers, then
+ * defaults (key, value pairs, NULL-terminated; may be NULL), then every
+ * kafka.* setting (TLS, SASL...). Prints "twinctl WHAT: reason" and returns
+ * NULL when librdkafka refuses one. */
+rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults);
 /* Prints "twinctl CMD: msg" to stderr and returns TW_EXIT_USAGE. */
 int twctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs sql; prints the error naming what and returns -1 when it fails. */

@@ -11,7 +11,8 @@ What it checks, each a line "FAIL: ..." when broken:
   declared (and every declared one used), host ports unique, KRaft Kafka;
 - every twinwatch service's environment and mounted config file, loaded by
   the real binary (`--config F --print-config`, exit 0), so an unknown key or
-  TWINWATCH_* variable fails; each connects as its own database role; two
+  TWINWATCH_* variable fails (TWINWATCH_KAFKA_<PROPERTY> must be a property
+  librdkafka takes); twinctl's environment the same way; each connects as its own database role; two
   projectors in one group.id; the topics the services use are the ones the
   init job creates; health checks hit the services' HTTP ports;
 - the Dockerfile: every COPY source exists, the build stage has the build
@@ -215,12 +216,17 @@ for name, s in sorted(services.items()):
     for k in env:
         if not k.startswith("TWINWATCH_") and k not in LIBPQ_ENV:
             fail("%s: sets %s, which neither twinwatch nor libpq reads" % (name, k))
+    known = env_names(binary)
+    # TWINWATCH_KAFKA_<PROPERTY> sets kafka.<property> (librdkafka checks it
+    # under --print-config below); any other variable must be a key's
+    for k in env:
+        if k.startswith("TWINWATCH_") and k not in known and not k.startswith("TWINWATCH_KAFKA_"):
+            fail("%s: %s is not a setting of %s (see %s --help)" % (name, k, binary, binary))
     if binary == "twinctl":
-        # twinctl has no settings table: it reads these two and libpq's PG*
-        for k in env:
-            if k.startswith("TWINWATCH_") and k not in ("TWINWATCH_PG_CONNINFO",
-                                                        "TWINWATCH_KAFKA_BROKERS"):
-                fail("%s: twinctl does not read %s" % (name, k))
+        # its settings come before the command: twinctl [--config F] COMMAND
+        rc, vals, err = effective(binary, None, env)
+        if rc != 0:
+            fail("%s: twinctl --print-config with its environment: exit %d: %s" % (name, rc, err))
         if cmd[1:2] == ["migrate"]:
             d = cmd[cmd.index("--dir") + 1] if "--dir" in cmd else None
             if not d:
@@ -230,10 +236,6 @@ for name, s in sorted(services.items()):
             fail("%s: migrations run as the owner twinwatch, not %s" % (
                 name, conninfo_user(env.get("TWINWATCH_PG_CONNINFO"))))
         continue
-    known = env_names(binary)
-    for k in env:
-        if k.startswith("TWINWATCH_") and k not in known:
-            fail("%s: %s is not a setting of %s (see %s --help)" % (name, k, binary, binary))
     conf = None
     if "--config" in cmd:
         target = cmd[cmd.index("--config") + 1]

@@ -107,6 +107,74 @@ expect 0 'pg.conninfo = .*password=\*\*\*\* .*sslmode=verify-full' "$PROJECTOR" 
 # a listen address that is not one stops start-up, naming it
 expect 1 '"localhost" is not an IPv4 address' timeout 20 "$SENTINEL" --set http.port=1 \
   --set http.address=localhost --set kafka.brokers="$KAFKA_BROKERS"
+# kafka.* from the environment: TWINWATCH_KAFKA_<PROPERTY> is kafka.<property>
+# (lower case, underscores as dots); TWINWATCH_KAFKA_BROKERS stays kafka.brokers
+expect 0 'kafka.security.protocol = SASL_SSL' env TWINWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL \
+  "$PROJECTOR" --print-config
+expect 0 '^kafka.brokers = b1:9093$' env TWINWATCH_KAFKA_BROKERS=b1:9093 "$PROJECTOR" --print-config
+env TWINWATCH_KAFKA_BROKERS=b1:9093 "$PROJECTOR" --print-config | grep -c '^kafka\.' | grep -qx 1 ||
+  fail "TWINWATCH_KAFKA_BROKERS set something besides kafka.brokers"
+expect 0 'kafka.sasl.password = \*\*\*\*' env TWINWATCH_KAFKA_SASL_PASSWORD=envs3cret "$SENTINEL" --print-config
+expect 0 'kafka.ssl.key.password = \*\*\*\*' env TWINWATCH_KAFKA_SSL_KEY_PASSWORD=envs3cret "$PROJECTOR" --print-config
+env TWINWATCH_KAFKA_SASL_PASSWORD=envs3cret TWINWATCH_KAFKA_SSL_KEY_PASSWORD=envs3cret \
+  "$SENTINEL" --print-config | grep -q envs3cret && fail "--print-config shows a secret from the environment"
+# the file, then the environment, then --set
+printf 'kafka.linger.ms = 7\n' >"$T/p.conf"
+expect 0 '^kafka.linger.ms = 8$' env TWINWATCH_KAFKA_LINGER_MS=8 "$PROJECTOR" --config "$T/p.conf" --print-config
+expect 0 '^kafka.linger.ms = 9$' env TWINWATCH_KAFKA_LINGER_MS=8 "$PROJECTOR" --config "$T/p.conf" \
+  --set kafka.linger.ms=9 --print-config
+# a property librdkafka refuses stops start-up naming the variable (or file:line)
+expect 2 'TWINWATCH_KAFKA_SASL_MECHANISMZ: kafka.sasl.mechanismz = "\*\*\*\*": No such configuration property' \
+  env TWINWATCH_KAFKA_SASL_MECHANISMZ=PLAIN "$PROJECTOR"
+expect 2 'TWINWATCH_KAFKA_SECURITY_PROTOCOL: kafka.security.protocol = "tls": Invalid value' \
+  env TWINWATCH_KAFKA_SECURITY_PROTOCOL=tls "$SENTINEL" --print-config
+printf '# tls\nkafka.security.protocol = tls\n' >"$T/p.conf"
+expect 2 'p.conf:2: kafka.security.protocol = "tls": Invalid value' "$PROJECTOR" --config "$T/p.conf"
+# what a service sets itself is refused where it is set, saying why
+for k in group.id enable.auto.commit enable.auto.offset.store auto.offset.reset enable.partition.eof; do
+  printf 'lanes = 1\nkafka.%s = true\n' "$k" >"$T/p.conf"
+  expect 2 "p.conf:2: kafka.$k cannot be set: " "$PROJECTOR" --config "$T/p.conf"
+done
+expect 2 'TWINWATCH_KAFKA_ENABLE_AUTO_COMMIT: kafka.enable.auto.commit cannot be set: the projector commits offsets in PostgreSQL' \
+  env TWINWATCH_KAFKA_ENABLE_AUTO_COMMIT=true "$PROJECTOR"
+for k in enable.idempotence acks request.required.acks; do
+  printf 'http.port = 0\nkafka.%s = 1\n' "$k" >"$T/s.conf"
+  expect 2 "s.conf:2: kafka.$k cannot be set: .*acks=all" "$SENTINEL" --config "$T/s.conf"
+done
+expect 2 '\-\-set: kafka.acks cannot be set' "$SENTINEL" --set kafka.acks=1
+for k in enable.idempotence acks request.required.acks enable.partition.eof; do
+  printf 'topic = twinwatch.events.v1\nkafka.%s = true\n' "$k" >"$T/t.conf"
+  expect 2 "t.conf:2: kafka.$k cannot be set: " "$TWINCTL" --config "$T/t.conf" status
+done
+# client.id is the operator's to choose
+expect 0 '^kafka.client.id = ops-projector-1$' "$PROJECTOR" --set kafka.client.id=ops-projector-1 --print-config
+
+# twinctl --config: a property librdkafka refuses names the file's line
+printf 'kafka.brokers = %s\n# tuning\nkafka.linger.ms = often\n' "$KAFKA_BROKERS" >"$T/t.conf"
+expect 2 't.conf:3: kafka.linger.ms = "often": Invalid value' "$TWINCTL" --config "$T/t.conf" publish "$T/feed.jsonl"
+expect 2 't.conf:3: .*\(TWINWATCH_CONFIG\)' env TWINWATCH_CONFIG="$T/t.conf" "$TWINCTL" status
+expect 2 'TWINWATCH_KAFKA_LINGER_MS: kafka.linger.ms = "often"' env TWINWATCH_KAFKA_LINGER_MS=often "$TWINCTL" status
+# a working file and no connection variable at all: broker and database from the file
+NOENV=(env -u KAFKA_BROKERS -u PGHOST -u PGPORT -u PGDATABASE -u PGUSER)
+printf 'kafka.brokers = %s\npg.conninfo = host=%s port=%s dbname=%s user=%s application_name=twinctl\nkafka.client.id = cli-test\n' \
+  "$KAFKA_BROKERS" "$PGHOST" "$PGPORT" "$PGDATABASE" "$PGUSER" >"$T/t.conf"
+sed -n 9p "$S/feed.jsonl" >"$T/one.jsonl"
+expect 0 'published 1 events to twinwatch.events.v1' "${NOENV[@]}" "$TWINCTL" --config "$T/t.conf" publish "$T/one.jsonl"
+hw=$(kcat -b "$KAFKA_BROKERS" -t twinwatch.events.v1 -C -e -q -f '.' 2>/dev/null | wc -c)
+assert_eq "$hw" 9 "messages on the topic after twinctl --config publish"
+out=$("${NOENV[@]}" TWINWATCH_CONFIG="$T/t.conf" "$TWINCTL" status) || fail "twinctl status with TWINWATCH_CONFIG: $out"
+sum=$(awk -F'\t' '/^partition\thigh/ { f = 1; next } f && /^[0-9]+\t/ { n += $2 } END { print n + 0 }' <<<"$out")
+assert_eq "$sum" 9 "events on the broker by twinctl status (TWINWATCH_CONFIG)"
+# SASL in the file is applied: the devbroker does not do SASL, so the
+# handshake is refused and nothing is acknowledged (no silent plaintext)
+printf 'kafka.security.protocol = sasl_plaintext\nkafka.sasl.mechanisms = PLAIN\nkafka.sasl.username = operator\nkafka.message.timeout.ms = 3000\n' >>"$T/t.conf"
+expect 1 'sasl_plaintext://.*SASL Handshake not supported by broker' \
+  env TWINWATCH_KAFKA_SASL_PASSWORD=pw "${NOENV[@]}" "$TWINCTL" --config "$T/t.conf" publish "$T/one.jsonl"
+hw=$(kcat -b "$KAFKA_BROKERS" -t twinwatch.events.v1 -C -e -q -f '.' 2>/dev/null | wc -c)
+assert_eq "$hw" 9 "messages on the topic after a refused SASL handshake"
+# the example ops/config/twinctl.conf loads
+expect 0 'kafka.security.protocol = SASL_SSL' "$TWINCTL" --config "$TW_ROOT/ops/config/twinctl.conf" --print-config
+
 # the README's example projector.conf is a file the projector takes
 awk '/^# \/etc\/twinwatch\/projector.conf$/ { f = 1 } f && /^```$/ { exit } f' "$TW_ROOT/README.md" >"$T/readme.conf"
 [ -s "$T/readme.conf" ] || fail "README's example projector.conf not found"

@@ -105,6 +105,70 @@ static void test_print_masks_secrets(void **s)
     tw_config_free(c);
 }
 
+/* Stands in for librdkafka's check: knows linger.ms only, as a number. */
+static int check_linger(const char *key, const char *value, char *why, size_t whylen)
+{
+    if (strcmp(key, "linger.ms") != 0) {
+        snprintf(why, whylen, "No such configuration property: \"%s\"", key);
+        return -1;
+    }
+    if (strspn(value, "0123456789") != strlen(value) || !*value) {
+        snprintf(why, whylen, "Invalid value");
+        return -1;
+    }
+    return 0;
+}
+
+static void collect(void *arg, const char *key, const char *value, const char *source)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s=%s@%s;", key, value, source);
+}
+
+static void test_passthrough_env_reserved(void **s)
+{
+    (void)s;
+    static const tw_conf_def kdefs[] = {
+        {"kafka.brokers", TW_CONF_STRING, "b:1", 1, 0, "brokers"},
+        {NULL, 0, NULL, 0, 0, NULL},
+    };
+    static const tw_conf_reserved reserved[] = {{"kafka.acks", "the producer needs acks=all"},
+                                                {NULL, NULL}};
+    char err[256], seen[512] = "";
+    tw_config *c = tw_config_new(kdefs, "kafka.");
+    tw_config_passthrough_rules(c, check_linger, reserved);
+    char *p = write_tmp("# x\nkafka.linger.ms = 5\n");
+    assert_int_equal(tw_config_load_file(c, p, err, sizeof err), 0);
+    unlink(p);
+    /* a declared key keeps its variable; others under kafka. are properties */
+    setenv("TWINWATCH_KAFKA_BROKERS", "b:2", 1);
+    setenv("TWINWATCH_KAFKA_LINGER_MS", "7", 1);
+    assert_int_equal(tw_config_load_env(c, err, sizeof err), 0);
+    assert_string_equal(tw_config_str(c, "kafka.brokers"), "b:2");
+    tw_config_each_passthrough(c, collect, seen);
+    assert_string_equal(seen, "kafka.linger.ms=7@TWINWATCH_KAFKA_LINGER_MS;");
+    setenv("TWINWATCH_KAFKA_LINGER_MS", "soon", 1);
+    assert_int_equal(tw_config_load_env(c, err, sizeof err), -1);
+    assert_string_equal(err,
+                        "TWINWATCH_KAFKA_LINGER_MS: kafka.linger.ms = \"soon\": Invalid value");
+    unsetenv("TWINWATCH_KAFKA_LINGER_MS");
+    setenv("TWINWATCH_KAFKA_ACKS", "1", 1);
+    assert_int_equal(tw_config_load_env(c, err, sizeof err), -1);
+    assert_string_equal(
+        err, "TWINWATCH_KAFKA_ACKS: kafka.acks cannot be set: the producer needs acks=all");
+    unsetenv("TWINWATCH_KAFKA_ACKS");
+    unsetenv("TWINWATCH_KAFKA_BROKERS");
+    p = write_tmp("kafka.linger.ms = 5\n\nkafka.acks = 1\n");
+    assert_int_equal(tw_config_load_file(c, p, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":3: kafka.acks cannot be set: the producer needs acks=all"));
+    unlink(p);
+    assert_int_equal(tw_config_set(c, "kafka.sasl.password", "x", "--set", err, sizeof err), -1);
+    assert_string_equal(err, "--set: kafka.sasl.password = \"****\": No such configuration "
+                             "property: \"sasl.password\"");
+    tw_config_free(c);
+}
+
 static void test_csv_records(void **s)
 {
     (void)s;
@@ -157,8 +221,11 @@ static void test_csv_records(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_file), cmocka_unit_test(test_errors_name_key_and_line),
-        cmocka_unit_test(test_env_overrides),     cmocka_unit_test(test_print_masks_secrets),
+        cmocka_unit_test(test_defaults_and_file),
+        cmocka_unit_test(test_errors_name_key_and_line),
+        cmocka_unit_test(test_env_overrides),
+        cmocka_unit_test(test_print_masks_secrets),
+        cmocka_unit_test(test_passthrough_env_reserved),
         cmocka_unit_test(test_csv_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
