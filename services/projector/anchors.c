@@ -92,8 +92,8 @@ void tw_anchors_publish(tw_projector *pr)
 
 void tw_anchors_attach(tw_projector *pr, tw_lane *l, tw_batch *b)
 {
-    for (int p = l->no; p < TW_PROJ_MAX_PARTS; p += pr->nlanes)
-        if (pr->anchor_pending[p] &&
+    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++)
+        if (pr->lane_of[p] == l->no && pr->anchor_pending[p] &&
             tw_batch_add_anchor(b, p, pr->pend_off[p], pr->pend_hash[p]) < 0)
             break;
 }

@@ -106,6 +106,21 @@ static void settle_batches(tw_projector *pr)
     }
 }
 
+/* "lanes: 0 <- p0 p4; 1 <- p2": which lane writes which assigned partition. */
+static void log_lanes(const tw_projector *pr)
+{
+    char line[1024];
+    size_t n = 0;
+    line[0] = '\0';
+    for (int l = 0; l < pr->nlanes && n < sizeof line; l++) {
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%d <-", l ? "; " : "", l);
+        for (int p = 0; p < TW_PROJ_MAX_PARTS && n < sizeof line; p++)
+            if (pr->assigned[p] && pr->lane_of[p] == l)
+                n += (size_t)snprintf(line + n, sizeof line - n, " p%d", p);
+    }
+    tw_info("lanes: %s", line);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -126,6 +141,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             if (parts->elems[i].partition < TW_PROJ_MAX_PARTS)
                 pr->assigned[parts->elems[i].partition] = 1;
+        tw_projector_spread(pr);
+        log_lanes(pr);
         pr->assignment = rd_kafka_topic_partition_list_copy(parts);
         rd_kafka_assign(rk, pr->resync ? NULL : parts);
         if (pr->resync)
@@ -312,6 +329,20 @@ const tw_conf_reserved tw_consumer_reserved[] = {
      "the projector reads partitions without end-of-partition events"},
     {NULL, NULL},
 };
+
+int tw_consumer_check(const char *key, const char *value, char *why, size_t whylen)
+{
+    /* The rebalance callback hands over whole assignments (eager
+     * protocol): settling every lane's batches at a rebalance is what lets
+     * lanes be redealt. An incremental (cooperative) assignor would need
+     * incremental_assign and per-partition settling. */
+    if (!strcmp(key, "partition.assignment.strategy") && strstr(value, "cooperative")) {
+        snprintf(why, whylen,
+                 "the projector supports the eager assignors (range, roundrobin), not %s", value);
+        return -1;
+    }
+    return tw_kafka_check(key, value, why, whylen);
+}
 
 int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
 {

@@ -60,6 +60,19 @@ static void launch(tw_lane *l)
                  l);
 }
 
+void tw_projector_spread(tw_projector *pr)
+{
+    int next = 0;
+    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
+        if (pr->assigned[p]) {
+            pr->lane_of[p] = (uint8_t)next;
+            next = (next + 1) % pr->nlanes;
+        } else {
+            pr->lane_of[p] = (uint8_t)(p % pr->nlanes);
+        }
+    }
+}
+
 int tw_projector_busy(const tw_projector *pr)
 {
     for (int i = 0; i < pr->nlanes; i++)
@@ -388,7 +401,7 @@ int main(int argc, char **argv)
     pr.cfg = tw_config_new(settings, "kafka.");
     if (!pr.cfg)
         return 1;
-    tw_config_passthrough_rules(pr.cfg, tw_kafka_check, tw_consumer_reserved);
+    tw_config_passthrough_rules(pr.cfg, tw_consumer_check, tw_consumer_reserved);
     int st = tw_settings_load(pr.cfg, "projector", usage, argc, argv);
     if (st != 0) {
         rc = st < 0 ? 2 : 0;
@@ -400,6 +413,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < TW_PROJ_MAX_PARTS; i++)
         pr.stored[i] = pr.start[i] = -1;
     pr.nlanes = (int)tw_config_int(pr.cfg, "lanes");
+    tw_projector_spread(&pr);
     for (int i = 0; i < pr.nlanes; i++) {
         tw_lane *l = &pr.lanes[i];
         l->pr = &pr;

@@ -73,6 +73,7 @@ struct tw_projector {
     int64_t pend_off[TW_PROJ_MAX_PARTS];
     uint8_t pend_hash[TW_PROJ_MAX_PARTS][TW_CHAIN_HASH_LEN];
     int assigned[TW_PROJ_MAX_PARTS];
+    uint8_t lane_of[TW_PROJ_MAX_PARTS]; /* set at each assignment (tw_projector_spread) */
     tw_lost lost[TW_PROJ_MAX_PARTS];
     int lost_recording; /* the partition whose alert is being inserted */
     rd_kafka_topic_partition_list_t *assignment;
@@ -88,8 +89,15 @@ struct tw_projector {
 /* The lane that writes partition's batches. */
 static inline tw_lane *tw_projector_lane(tw_projector *pr, int32_t partition)
 {
-    return &pr->lanes[partition % pr->nlanes];
+    return &pr->lanes[pr->lane_of[partition]];
 }
+
+/* Deals the assigned partitions (pr->assigned) to the lanes in turn, in
+ * partition order, so that every lane gets a share whatever the assignor
+ * hands out: by number modulo lanes, a round-robin assignor's even
+ * partitions all went to lane 0. Unassigned partitions keep number modulo
+ * lanes. Called only between batches (at an assignment). */
+void tw_projector_spread(tw_projector *pr);
 
 /* Is a batch (or a query) of any lane running on PostgreSQL? */
 int tw_projector_busy(const tw_projector *pr);
@@ -99,6 +107,9 @@ void tw_projector_finish(tw_projector *pr);
 /* consumer.c */
 /* The kafka.* keys the consumer sets itself (refused in the config). */
 extern const tw_conf_reserved tw_consumer_reserved[];
+/* Checks a kafka.* value as librdkafka would, and refuses the cooperative
+ * assignor, which the rebalance callback does not support. */
+int tw_consumer_check(const char *key, const char *value, char *why, size_t whylen);
 /* librdkafka's log lines as the projector's own (level mapped). */
 void tw_consumer_on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)

@@ -137,6 +137,12 @@ for k in group.id enable.auto.commit enable.auto.offset.store auto.offset.reset 
 done
 expect 2 'TWINWATCH_KAFKA_ENABLE_AUTO_COMMIT: kafka.enable.auto.commit cannot be set: the projector commits offsets in PostgreSQL' \
   env TWINWATCH_KAFKA_ENABLE_AUTO_COMMIT=true "$PROJECTOR"
+# the rebalance callback is eager: an incremental assignor is refused, the others taken
+printf 'lanes = 2\nkafka.partition.assignment.strategy = cooperative-sticky\n' >"$T/p.conf"
+expect 2 'p.conf:2: kafka.partition.assignment.strategy = "cooperative-sticky": the projector supports the eager assignors' \
+  "$PROJECTOR" --config "$T/p.conf"
+"$PROJECTOR" --set kafka.partition.assignment.strategy=roundrobin --print-config |
+  grep -q '^kafka.partition.assignment.strategy = roundrobin$' || fail "the roundrobin assignor was not taken"
 for k in enable.idempotence acks request.required.acks; do
   printf 'http.port = 0\nkafka.%s = 1\n' "$k" >"$T/s.conf"
   expect 2 "s.conf:2: kafka.$k cannot be set: .*acks=all" "$SENTINEL" --config "$T/s.conf"
