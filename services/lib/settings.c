@@ -1,6 +1,7 @@
 /* settings.c: how every twinwatch service reads its settings from the
  * command line: --config FILE, then TWINWATCH_* environment variables,
- * then --set KEY=VALUE (the last one wins), --print-config and --help;
+ * then --set KEY=VALUE and its shorthands --log-format and --log-level (the
+ * last one wins), --print-config and --help;
  * and then applies log.format and log.level. */
 #include "settings.h"
 
@@ -14,6 +15,8 @@ int tw_settings_load(tw_config *cfg, const char *prog, tw_usage_fn usage, int ar
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"set", required_argument, NULL, 's'},
+                                         {"log-format", required_argument, NULL, 'f'},
+                                         {"log-level", required_argument, NULL, 'l'},
                                          {"print-config", no_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -22,7 +25,7 @@ int tw_settings_load(tw_config *cfg, const char *prog, tw_usage_fn usage, int ar
     int print_config = 0, level = -1;
 
     /* Files first, then the environment, then --set: read options twice. */
-    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "c:s:phf:l:", opts, NULL)) != -1;) {
         if (c == 'c' && tw_config_load_file(cfg, optarg, err, sizeof err) < 0) {
             fprintf(stderr, "%s: %s\n", prog, err);
             return -1;
@@ -45,7 +48,15 @@ int tw_settings_load(tw_config *cfg, const char *prog, tw_usage_fn usage, int ar
         return -1;
     }
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "c:s:ph", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "c:s:phf:l:", opts, NULL)) != -1;) {
+        if (c == 'f' || c == 'l') { /* --log-format X is --set log.format=X */
+            if (tw_config_set(cfg, c == 'f' ? "log.format" : "log.level", optarg,
+                              c == 'f' ? "--log-format" : "--log-level", err, sizeof err) < 0) {
+                fprintf(stderr, "%s: %s\n", prog, err);
+                return -1;
+            }
+            continue;
+        }
         if (c != 's')
             continue;
         char *eq = strchr(optarg, '=');

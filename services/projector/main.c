@@ -39,7 +39,8 @@ static const tw_conf_def settings[] = {
 
 static void usage(FILE *out, const tw_config *cfg)
 {
-    fprintf(out, "usage: projector [--config FILE] [--set KEY=VALUE]... [--print-config]\n"
+    fprintf(out, "usage: projector [--config FILE] [--set KEY=VALUE]... [--log-format text|json]\n"
+                 "                 [--log-level debug|info|warn|error] [--print-config]\n"
                  "Projects twinwatch events from Kafka into PostgreSQL, exactly once.\n"
                  "settings (file \"key = value\", env TWINWATCH_<KEY>, or --set):\n");
     tw_config_print_help(cfg, out);

@@ -32,7 +32,8 @@ static const tw_conf_def settings[] = {
 static void usage(FILE *out, const tw_config *cfg)
 {
     fprintf(out,
-            "usage: sentinel [--config FILE] [--set KEY=VALUE]... [--print-config]\n"
+            "usage: sentinel [--config FILE] [--set KEY=VALUE]... [--log-format text|json]\n"
+            "                [--log-level debug|info|warn|error] [--print-config]\n"
             "Raises, escalates and resolves twinwatch's alerts (rules in alerting.rule_config,\n"
             "changed with twinctl rules set) and publishes each transition to Kafka.\n"
             "settings (file \"key = value\", env TWINWATCH_<KEY>, or --set):\n");

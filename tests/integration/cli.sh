@@ -84,6 +84,10 @@ expect 2 'http.port = 70000: out of range 0..65535' "$PROJECTOR" --set http.port
 
 # sentinel configuration: one check per kind of mistake
 SENTINEL=$TW_BUILD/bin/sentinel
+expect 2 'log.format must be text or json' "$SENTINEL" --log-format xml
+expect 2 'log.level must be debug, info, warn or error' "$PROJECTOR" --log-level loud
+"$SENTINEL" --log-format json --log-level warn --print-config | grep -c '^log\.\(format = json\|level = warn\)$' |
+  grep -qx 2 || fail "--log-format json --log-level warn not taken"
 printf 'http.port = 9465\nhttp.prot = 9465\n' >"$T/s.conf"
 expect 2 's.conf:2: unknown key "http.prot"' "$SENTINEL" --config "$T/s.conf"
 printf '# alerts\nhttp.port = 94x65\n' >"$T/s.conf"

@@ -14,7 +14,7 @@ D=$TW_ROOT/tests/integration/data
 listener=$!
 for _ in $(seq 50); do grep -q listening "$T/listen.out" && break; sleep 0.1; done
 grep -q listening "$T/listen.out" || fail "listen.py did not start: $(cat "$T/listen.out")"
-start_projector p1 --set log.format=json
+start_projector p1 --log-format json
 
 "$TWINCTL" publish "$S/feed.jsonl" "$S/feed-sample.csv" >"$T/publish1.out"
 "$TWINCTL" wait --caught-up --timeout 120 || fail "projector did not catch up with the sample"
