@@ -63,7 +63,8 @@ static void emit(tw_log_level level, const tw_log_ctx *ctx, const char *fmt, va_
         if (ctx) {
             fputs("\"topic\":\"", stderr);
             json_escape(stderr, ctx->topic ? ctx->topic : "");
-            fprintf(stderr, "\",\"partition\":%d,\"offset\":%lld,\"event_id\":", (int)ctx->partition,
+            fprintf(stderr,
+                    "\",\"partition\":%d,\"offset\":%lld,\"event_id\":", (int)ctx->partition,
                     (long long)ctx->offset);
             if (ctx->event_id) {
                 fputc('"', stderr);

@@ -27,10 +27,10 @@ struct tw_observe {
     tw_metric *lag[TW_PROJ_MAX_PARTS], *stored[TW_PROJ_MAX_PARTS];
     tw_metric *lag_total, *kafka_up, *lanes_connected;
     double last_reconnects, last_rebalances;
-    int64_t last_commit_ms;  /* the last committed batch (start-up counts as one) */
-    int64_t kafka_seen_ms;   /* the last statistics from librdkafka */
-    int kafka_brokers_up;    /* brokers librdkafka reported UP then */
-    int64_t resync_since_ms; /* 0: not resyncing */
+    int64_t last_commit_ms;   /* the last committed batch (start-up counts as one) */
+    int64_t kafka_seen_ms;    /* the last statistics from librdkafka */
+    int kafka_brokers_up;     /* brokers librdkafka reported UP then */
+    int64_t resync_since_ms;  /* 0: not resyncing */
     int64_t waiting_since_ms; /* when /healthz first saw events waiting; 0: none wait */
 };
 
@@ -131,7 +131,8 @@ static const char *unhealthy(tw_projector *pr, char *why, size_t len)
         o->waiting_since_ms = 0;
     else if (!o->waiting_since_ms)
         o->waiting_since_ms = now;
-    int64_t since = o->waiting_since_ms > o->last_commit_ms ? o->waiting_since_ms : o->last_commit_ms;
+    int64_t since =
+        o->waiting_since_ms > o->last_commit_ms ? o->waiting_since_ms : o->last_commit_ms;
     if (lag > 0 && now - since > wait)
         add_reason(why, len, "no batch committed for %.0f s while %lld events wait",
                    (double)(now - o->last_commit_ms) / 1000.0, (long long)lag);

@@ -248,7 +248,8 @@ static void log_published(const tw_publisher *p, const rd_kafka_message_t *m, in
     static const char *states[] = {"open", "acknowledged", "resolved"};
     Twinwatch__V1__Alert *a = twinwatch__v1__alert__unpack(NULL, m->len, m->payload);
     if (!a) {
-        tw_error("alert outbox row %lld: published, but its message does not decode", (long long)id);
+        tw_error("alert outbox row %lld: published, but its message does not decode",
+                 (long long)id);
         return;
     }
     tw_log_ctx where = {p->topic, m->partition, m->offset,
