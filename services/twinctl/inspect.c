@@ -290,14 +290,17 @@ int twctl_digest(int argc, char **argv)
 
 static int dlq_list(int argc, char **argv)
 {
-    const char *reason = NULL, *limit = "50";
+    const char *reason = NULL, *limit = "50", *pending = "false";
     static const struct option opts[] = {{"reason", required_argument, NULL, 'r'},
                                          {"limit", required_argument, NULL, 'l'},
+                                         {"pending", no_argument, NULL, 'p'},
                                          {NULL, 0, NULL, 0}};
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "r:l:", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "r:l:p", opts, NULL)) != -1;) {
         if (c == 'r')
             reason = optarg;
+        else if (c == 'p')
+            pending = "true";
         else if (c == 'l') {
             limit = optarg;
             if (strspn(limit, "0123456789") != strlen(limit) || !*limit)
@@ -308,14 +311,17 @@ static int dlq_list(int argc, char **argv)
     if (optind < argc)
         return twctl_usage_error("dlq list", "unexpected argument \"%s\"", argv[optind]);
     PGconn *pg = twctl_pg();
-    const char *params[2] = {reason, limit};
+    const char *params[3] = {reason, limit, pending};
     int rc = query_print(pg, NULL,
                          "SELECT id, to_char(dead_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
                          " AS dead_at_utc, kafka_partition || '@' || kafka_offset AS position,"
-                         " reason, coalesce(event_id::text, '-') AS event_id, message"
+                         " reason, coalesce(event_id::text, '-') AS event_id,"
+                         " coalesce('to ' || replayed_to_partition || '@' || replayed_to_offset,"
+                         " '-') AS replayed, message"
                          " FROM ingest.dead_letter WHERE ($1::text IS NULL OR reason = $1)"
+                         " AND NOT ($3::bool AND replayed_at IS NOT NULL)"
                          " ORDER BY id LIMIT $2::int",
-                         2, params);
+                         3, params);
     PQfinish(pg);
     return rc < 0 ? TW_EXIT_FAIL : TW_EXIT_OK;
 }
@@ -343,13 +349,16 @@ static int dlq_show(const char *id)
                      "SELECT id, topic, kafka_partition, kafka_offset,"
                      " coalesce(encode(kafka_key, 'escape'), '-'), coalesce(event_id::text, '-'),"
                      " coalesce(event_type, '-'), coalesce(agency_code, '-'),"
-                     " coalesce(locality_code, '-'), reason, message, dead_at, length(payload)"
+                     " coalesce(locality_code, '-'), reason, message, dead_at,"
+                     " coalesce(format('%s by %s, to partition %s offset %s', replayed_at,"
+                     " replayed_by, replayed_to_partition, replayed_to_offset), '-'),"
+                     " length(payload)"
                      " FROM ingest.dead_letter WHERE id = $1::bigint",
                      1, NULL, params, NULL, NULL, 0);
-    static const char *labels[] = {"id",       "topic",      "partition",    "offset",   "key",
-                                   "event_id", "event_type", "agency",       "locality", "reason",
-                                   "message",  "dead_at",    "payload_bytes"};
-    for (int j = 0; j < 13; j++)
+    static const char *labels[] = {"id",       "topic",      "partition", "offset",       "key",
+                                   "event_id", "event_type", "agency",    "locality",     "reason",
+                                   "message",  "dead_at",    "replayed",  "payload_bytes"};
+    for (int j = 0; j < 14; j++)
         printf("%-14s %s\n", labels[j], PQgetvalue(r, 0, j));
     PQclear(r);
     r = PQexecParams(pg, "SELECT payload FROM ingest.dead_letter WHERE id = $1::bigint", 1, NULL,
@@ -377,9 +386,12 @@ done:
 int twctl_dlq(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
-        printf("usage: twinctl dlq list [--reason R] [--limit N]\n"
+        printf("usage: twinctl dlq list [--reason R] [--pending] [--limit N]\n"
                "       twinctl dlq show ID\n"
-               "Dead letters: refused events with their reason, position and raw bytes.\n");
+               "       twinctl dlq replay (ID... | --reason R) [--by NAME] [--note TEXT] "
+               "[--dry-run]\n"
+               "Dead letters: refused events with their reason, position and raw bytes;\n"
+               "replay sends them back to their topic once the cause is fixed (audited).\n");
         return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
     }
     if (!strcmp(argv[1], "list"))
@@ -389,7 +401,9 @@ int twctl_dlq(int argc, char **argv)
             return twctl_usage_error("dlq show", "usage: twinctl dlq show ID");
         return dlq_show(argv[2]);
     }
-    return twctl_usage_error("dlq", "unknown subcommand \"%s\" (list or show)", argv[1]);
+    if (!strcmp(argv[1], "replay"))
+        return twctl_dlq_replay(argc - 1, argv + 1);
+    return twctl_usage_error("dlq", "unknown subcommand \"%s\" (list, show or replay)", argv[1]);
 }
 
 /* The operator accepts that retention removed a partition's unseen events:

@@ -49,6 +49,7 @@ int twctl_status(int argc, char **argv);
 int twctl_digest(int argc, char **argv);
 int twctl_report(int argc, char **argv);
 int twctl_dlq(int argc, char **argv);
+int twctl_dlq_replay(int argc, char **argv); /* argv[0] is "replay" */
 int twctl_rebuild(int argc, char **argv);
 int twctl_offsets(int argc, char **argv);
 int twctl_alerts(int argc, char **argv);
