@@ -435,7 +435,9 @@ static const char *SQL_TRAIL =
     " ac AS ("
     "  SELECT at, 'action' AS kind, format('%s %s', action, detail) AS what,"
     "   format('%s (role %s), action %s', by_name, db_role, seq) AS who"
-    "  FROM audit.action_log WHERE subject = $4),"
+    "  FROM audit.action_log WHERE subject = $4"
+    /* the sentinel's transitions are audit rows too (013); al shows them */
+    "   AND (action NOT LIKE 'alert.%' OR action = 'alert.acknowledge')),"
     " al AS ("
     "  SELECT at, 'alert' AS kind, format('%s -> %s (%s): %s', kind, state, severity, summary_en)"
     "   AS what, by_name AS who"
