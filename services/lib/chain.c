@@ -6,6 +6,8 @@
 
 #include <openssl/evp.h>
 
+#include "uuid.h" /* tw_hex_value */
+
 const uint8_t tw_chain_genesis[TW_CHAIN_HASH_LEN] = {0};
 
 static _Thread_local EVP_MD_CTX *ctx;
@@ -77,23 +79,12 @@ void tw_chain_hex(const uint8_t h[TW_CHAIN_HASH_LEN], char out[2 * TW_CHAIN_HASH
     out[2 * TW_CHAIN_HASH_LEN] = '\0';
 }
 
-static int nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int tw_chain_parse_hex(const char *s, uint8_t out[TW_CHAIN_HASH_LEN])
 {
     if (s[0] == '\\' && s[1] == 'x')
         s += 2;
     for (int i = 0; i < TW_CHAIN_HASH_LEN; i++) {
-        int hi = nibble(s[2 * i]), lo = hi < 0 ? -1 : nibble(s[2 * i + 1]);
+        int hi = tw_hex_value(s[2 * i]), lo = hi < 0 ? -1 : tw_hex_value(s[2 * i + 1]);
         if (lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -14,7 +14,7 @@ static const uint8_t url_namespace[16] = {0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x
 
 static const char event_namespace_name[] = "urn:twinwatch:event";
 
-static int hex_value(char c)
+int tw_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -45,8 +45,8 @@ int tw_uuid_parse(const char *s, uint8_t out[16])
             i++;
             continue;
         }
-        int hi = hex_value(s[i]);
-        int lo = hi < 0 ? -1 : hex_value(s[i + 1]);
+        int hi = tw_hex_value(s[i]);
+        int lo = hi < 0 ? -1 : tw_hex_value(s[i + 1]);
         if (lo < 0)
             return -1;
         u[n++] = (uint8_t)(hi << 4 | lo);

@@ -9,6 +9,8 @@
 
 /* Parses the canonical 8-4-4-4-12 hex form (either case). Returns 0 or -1. */
 int tw_uuid_parse(const char *s, uint8_t out[16]) __attribute__((warn_unused_result));
+/* The value of one hex digit (either case), or -1. */
+int tw_hex_value(char c);
 
 /* Writes the lower-case canonical form and a NUL into out (37 bytes). */
 void tw_uuid_format(const uint8_t u[16], char out[TW_UUID_STRLEN + 1]);
