@@ -5,20 +5,7 @@
 harness_up
 S=$TW_ROOT/ops/sample
 
-# expect CODE PATTERN CMD...: runs CMD, checks the exit code and that
-# stderr+stdout matches PATTERN.
-expect() {
-  local code=$1 pat=$2 out rc
-  shift 2
-  set +e
-  out=$("$@" 2>&1)
-  rc=$?
-  set -e
-  [ "$rc" -eq "$code" ] || fail "$*: exit $rc, expected $code; output: $out"
-  grep -qE -- "$pat" <<<"$out" || fail "$*: output does not match /$pat/: $out"
-}
-
-# arguments
+# arguments (expect: harness.sh)
 expect 2 'unknown command "frobnicate"' "$TWINCTL" frobnicate
 expect 2 'usage: twinctl COMMAND' "$TWINCTL"
 expect 2 'give at least one feed FILE' "$TWINCTL" publish

@@ -65,6 +65,19 @@ assert_eq() {
   [ "$1" == "$2" ] || fail "$3: expected [$2], got [$1]"
 }
 
+# expect CODE PATTERN CMD...: runs CMD, checks the exit code and that
+# stderr+stdout matches PATTERN (extended regex).
+expect() {
+  local code=$1 pat=$2 out rc
+  shift 2
+  set +e
+  out=$("$@" 2>&1)
+  rc=$?
+  set -e
+  [ "$rc" -eq "$code" ] || fail "$*: exit $rc, expected $code; output: $out"
+  grep -qE -- "$pat" <<<"$out" || fail "$*: output does not match /$pat/: $out"
+}
+
 # http_get URL: the status on the first line, then the body ("000" and the
 # error when nothing answers); http_status URL: the status alone.
 http_get() {

@@ -140,16 +140,6 @@ assert_eq "$(q "SELECT rating FROM supervision.agency_scorecard WHERE year = 202
   FAIR "TEST-A with FAIR from 40% on time"
 
 # bad arguments: exit 2 and say what is wrong; a failure: exit 1
-expect() {
-  local code=$1 pat=$2 out rc
-  shift 2
-  set +e
-  out=$("$@" 2>&1)
-  rc=$?
-  set -e
-  [ "$rc" -eq "$code" ] || fail "$*: exit $rc, expected $code; output: $out"
-  grep -qE -- "$pat" <<<"$out" || fail "$*: output does not match /$pat/: $out"
-}
 expect 2 '--year abc: expected a year' "$TWINCTL" report annual --year abc
 expect 2 '--year 20x5: expected a year' "$TWINCTL" report annual --year 20x5
 expect 2 '--format xml: expected md, csv or json' "$TWINCTL" report annual --year 2025 --format xml
