@@ -147,6 +147,28 @@ rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults)
     return conf;
 }
 
+rd_kafka_t *twctl_producer(const char *what, const char *client_id, const char *linger_ms,
+                           void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *))
+{
+    /* enable.idempotence and acks are reserved (the reserved table above):
+     * a command's exit 0 promises every message on every in-sync replica,
+     * once. The rest an operator may change with kafka.* settings. */
+    const char *const defaults[] = {
+        "enable.idempotence", "true",  "acks",      "all",     "linger.ms", linger_ms,
+        "message.timeout.ms", "60000", "client.id", client_id, NULL};
+    char err[512];
+    rd_kafka_conf_t *conf = twctl_kafka_conf(what, defaults);
+    rd_kafka_t *rk;
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
+        rd_kafka_conf_destroy(conf);
+        fprintf(stderr, "twinctl %s: create producer: %s\n", what, err);
+    }
+    return rk; /* owns conf */
+}
+
 int twctl_exec(PGconn *pg, const char *what, const char *sql)
 {
     char line[400];

@@ -115,32 +115,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static int produce_all(const event_list *l, const char *topic)
 {
-    /* enable.idempotence and acks are reserved (main.c): exit 0 promises
-     * every event acknowledged by every in-sync replica, once. The others
-     * an operator may change with kafka.* settings. */
-    static const char *const defaults[] = {"enable.idempotence",
-                                           "true",
-                                           "acks",
-                                           "all",
-                                           "linger.ms",
-                                           "20",
-                                           "message.timeout.ms",
-                                           "60000",
-                                           "client.id",
-                                           "twinctl-publish",
-                                           NULL};
-    char err[512];
-    rd_kafka_conf_t *conf = twctl_kafka_conf("publish", defaults);
-    rd_kafka_t *rk;
-    if (!conf)
+    rd_kafka_t *rk = twctl_producer("publish", "twinctl-publish", "20", on_delivery);
+    if (!rk)
         return -1;
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
-        rd_kafka_conf_destroy(conf);
-        fprintf(stderr, "twinctl publish: create producer: %s\n", err);
-        return -1;
-    }
-    conf = NULL; /* owned by rk now */
     for (size_t i = 0; i < l->n; i++) {
         const tw_event *ev = l->ev[i];
         size_t len;

@@ -27,6 +27,11 @@ const tw_config *twctl_config(void);
  * kafka.* setting (TLS, SASL...). Prints "twinctl WHAT: reason" and returns
  * NULL when librdkafka refuses one. */
 rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults);
+/* An idempotent, acks=all producer for command WHAT (client.id, linger.ms
+ * given), with the kafka.* settings and on_delivery as its delivery report
+ * callback. Prints why and returns NULL when it cannot be made. */
+rd_kafka_t *twctl_producer(const char *what, const char *client_id, const char *linger_ms,
+                           void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *));
 /* Prints "twinctl CMD: msg" to stderr and returns TW_EXIT_USAGE. */
 int twctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs sql; prints the error naming what and returns -1 when it fails. */
