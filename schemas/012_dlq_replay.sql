@@ -17,3 +17,8 @@ ALTER TABLE ingest.dead_letter
 
 -- what is still waiting for a fix, by reason
 CREATE INDEX dead_letter_pending ON ingest.dead_letter (reason, id) WHERE replayed_at IS NULL;
+
+-- where a replay went, for twinctl dlq replay's walk from a dead letter back
+-- to the one it was replayed from (its first arrival)
+CREATE INDEX dead_letter_replayed_to ON ingest.dead_letter (topic, replayed_to_partition,
+  replayed_to_offset) WHERE replayed_at IS NOT NULL;

@@ -47,21 +47,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* Sends every row; 0 once the broker acknowledged them all. */
 static int send_all(replay_row *rows, int n)
 {
-    static const char *const defaults[] = {
-        "enable.idempotence", "true", "acks", "all", "message.timeout.ms", "60000", "client.id",
-        "twinctl-dlq-replay", NULL};
-    char err[512];
-    rd_kafka_conf_t *conf = twctl_kafka_conf("dlq replay", defaults);
-    rd_kafka_t *rk;
+    rd_kafka_t *rk = twctl_producer("dlq replay", "twinctl-dlq-replay", "5", on_delivery);
     int sent = 0;
-    if (!conf)
+    if (!rk)
         return -1;
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
-        rd_kafka_conf_destroy(conf);
-        fprintf(stderr, "twinctl dlq replay: create producer: %s\n", err);
-        return -1;
-    }
     for (; sent < n; sent++) {
         replay_row *r = &rows[sent];
         rd_kafka_resp_err_t e;
@@ -134,31 +123,12 @@ static int record(PGconn *pg, const replay_row *rows, int n, const char *by, con
                   const char *agency, const char *note)
 {
     json_t *detail = json_object(), *list = json_array();
-    char line[400];
+    char line[400], *text = NULL;
     int rc = -1;
     if (!detail || !list)
         goto done;
     for (int i = 0; i < n; i++) {
         const replay_row *r = &rows[i];
-        char part[16], off[32];
-        snprintf(part, sizeof part, "%d", (int)r->partition);
-        snprintf(off, sizeof off, "%lld", (long long)r->offset);
-        const char *params[] = {r->id, by, part, off};
-        PGresult *u = PQexecParams(pg,
-                                   "UPDATE ingest.dead_letter SET replayed_at = now(),"
-                                   " replayed_by = $2, replayed_to_partition = $3::int,"
-                                   " replayed_to_offset = $4::bigint"
-                                   " WHERE id = $1::bigint AND replayed_at IS NULL",
-                                   4, NULL, params, NULL, NULL, 0);
-        int ok = PQresultStatus(u) == PGRES_COMMAND_OK && !strcmp(PQcmdTuples(u), "1");
-        if (!ok)
-            fprintf(stderr, "twinctl dlq replay: mark dead letter %s replayed: %s\n", r->id,
-                    PQresultStatus(u) == PGRES_COMMAND_OK
-                        ? "it changed meanwhile"
-                        : tw_pg_errline(PQresultErrorMessage(u), line, sizeof line));
-        PQclear(u);
-        if (!ok)
-            goto done;
         json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:i,s:I}", "dead_letter",
                                               (json_int_t)strtoll(r->id, NULL, 10), "reason",
                                               r->reason, "topic", r->topic, "partition",
@@ -172,8 +142,26 @@ static int record(PGconn *pg, const replay_row *rows, int n, const char *by, con
         json_object_set_new(detail, "agency", json_string(agency));
     if (note)
         json_object_set_new(detail, "note", json_string(note));
-    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
+    if (!(text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS)))
+        goto done;
+    /* the rows are marked from the audit row's own list: one statement */
+    const char *params[] = {by, text};
+    PGresult *u =
+        PQexecParams(pg,
+                     "UPDATE ingest.dead_letter d SET replayed_at = now(),"
+                     " replayed_by = $1, replayed_to_partition = (x->>'partition')::int,"
+                     " replayed_to_offset = (x->>'offset')::bigint"
+                     " FROM jsonb_array_elements($2::jsonb -> 'replayed') x"
+                     " WHERE d.id = (x->>'dead_letter')::bigint AND d.replayed_at IS NULL",
+                     2, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(u) == PGRES_COMMAND_OK && strtol(PQcmdTuples(u), NULL, 10) == n;
+    if (!ok)
+        fprintf(stderr, "twinctl dlq replay: mark the dead letters replayed: %s\n",
+                PQresultStatus(u) == PGRES_COMMAND_OK
+                    ? "some changed meanwhile"
+                    : tw_pg_errline(PQresultErrorMessage(u), line, sizeof line));
+    PQclear(u);
+    if (!ok)
         goto done;
     char subject[64];
     if (n == 1)
@@ -181,8 +169,8 @@ static int record(PGconn *pg, const replay_row *rows, int n, const char *by, con
     else
         snprintf(subject, sizeof subject, "dlq");
     rc = twctl_record_action(pg, by, "dlq.replay", subject, text);
-    free(text);
 done:
+    free(text);
     json_decref(list);
     json_decref(detail);
     return rc;
