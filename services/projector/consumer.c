@@ -204,15 +204,37 @@ int tw_consumer_resync(tw_projector *pr)
 void tw_consumer_on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    /* The offsets Kafka holds are a courtesy to lag tools (PostgreSQL holds
-     * the ones that count), and a commit refused while the group rebalances
-     * is routine: every rebalance logged a dozen warnings for it. */
-    if (level == 4 && !strcmp(fac, "COMMITFAIL") && strstr(buf, "rebalance in progress"))
-        level = 6;
     tw_log(level <= 3   ? TW_LOG_ERROR
            : level <= 4 ? TW_LOG_WARN
                         : TW_LOG_INFO,
            "kafka %s: %s", fac, buf);
+}
+
+/* The result of committing a batch's offsets to Kafka. Those offsets are a
+ * courtesy to lag tools (PostgreSQL holds the ones that count), and a commit
+ * refused while the group rebalances is routine: served here, by error code,
+ * instead of by librdkafka's COMMITFAIL warning, a dozen per rebalance. */
+static void on_kafka_committed(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && offsets)
+        for (int i = 0; i < offsets->cnt && !err; i++)
+            err = offsets->elems[i].err;
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+    case RD_KAFKA_RESP_ERR__NO_OFFSET:
+        return;
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+        tw_debug("offsets not committed to Kafka (lag tools only): %s", rd_kafka_err2str(err));
+        return;
+    default:
+        tw_warn("offsets not committed to Kafka, so lag tools lag behind (PostgreSQL has them): %s",
+                rd_kafka_err2str(err));
+    }
 }
 
 /* The stored offset is below the broker's log start: retention removed
@@ -389,6 +411,7 @@ int tw_consumer_start(tw_projector *pr, char *err, size_t errlen)
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_log_cb(conf, tw_consumer_on_kafka_log);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_kafka_committed);
     rd_kafka_conf_set_stats_cb(conf, on_kafka_stats);
     rd_kafka_conf_set_opaque(conf, pr);
     if (!(pr->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why))) {
