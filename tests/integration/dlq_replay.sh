@@ -22,9 +22,7 @@ ref=$("$TWINCTL" digest)
 stop_projector full
 
 # a second database whose reference data lacks agency X
-psql -XAtq -d postgres -c "CREATE DATABASE twinwatch2"
-export PGDATABASE=twinwatch2
-"$TWINCTL" migrate >/dev/null
+harness_db twinwatch2
 grep -v "^$X," "$S/agencies.csv" >"$T/agencies-without.csv"
 "$TWINCTL" load-reference --by test --agencies "$T/agencies-without.csv" --localities "$S/localities.csv" >/dev/null
 start_projector p1 --set group.id=p1

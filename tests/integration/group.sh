@@ -15,9 +15,7 @@ ref=$("$TWINCTL" digest)
 stop_projector solo
 
 # the same events into a second database, projected by a changing group
-psql -XAtq -d postgres -c "CREATE DATABASE twinwatch2"
-export PGDATABASE=twinwatch2
-"$TWINCTL" migrate >/dev/null
+harness_db twinwatch2
 "$TWINCTL" load-reference --agencies "$S/agencies.csv" --localities "$S/localities.csv" >/dev/null
 start_projector g1 --set group.id=g --set batch.max_events=200
 start_projector g2 --set group.id=g --set batch.max_events=200
@@ -36,9 +34,7 @@ n=$(cat "$T"/g2.log "$T"/g3.log | grep -c 'assigned' || true)
 # a round-robin assignor hands each of two members every other partition;
 # the lanes must still share them (by number modulo 2, one lane got them
 # all), and the projection must not change
-psql -XAtq -d postgres -c "CREATE DATABASE twinwatch3"
-export PGDATABASE=twinwatch3
-"$TWINCTL" migrate >/dev/null
+harness_db twinwatch3
 "$TWINCTL" load-reference --agencies "$S/agencies.csv" --localities "$S/localities.csv" >/dev/null
 for g in r1 r2; do
   start_projector $g --set group.id=r --set kafka.partition.assignment.strategy=roundrobin --set lanes=2

@@ -46,6 +46,15 @@ harness_up() {
   "$TWINCTL" migrate >/dev/null
 }
 
+# harness_db NAME: a second, migrated database on the same server, made
+# the current one (PGDATABASE) for twinctl, psql and the projectors started
+# after; the topic stays the same, so a new consumer group reads it again
+harness_db() {
+  psql -XAtq -d postgres -c "CREATE DATABASE $1"
+  export PGDATABASE=$1
+  "$TWINCTL" migrate >/dev/null
+}
+
 # start_projector NAME [--set k=v]...: a projector logging to $T/NAME.log,
 # connected as its own role (schemas/010_audit.sql)
 start_projector() {
