@@ -231,10 +231,12 @@ int twctl_status(int argc, char **argv)
                     " lost_to - 1 AS lost_through, raised_at, message"
                     " FROM ingest.operational_alert WHERE resolved_at IS NULL ORDER BY id",
                     0, NULL) < 0 ||
-        query_print(pg, "dead letters by reason",
-                    "SELECT reason, count(*) AS events, max(dead_at) AS latest"
-                    " FROM ingest.dead_letter GROUP BY reason ORDER BY 2 DESC, 1",
-                    0, NULL) < 0 ||
+        query_print(
+            pg, "dead letters by reason (pending: not replayed yet, twinctl dlq replay)",
+            "SELECT reason, count(*) AS events,"
+            " count(*) FILTER (WHERE replayed_at IS NULL) AS pending, max(dead_at) AS latest"
+            " FROM ingest.dead_letter GROUP BY reason ORDER BY 2 DESC, 1",
+            0, NULL) < 0 ||
         query_print(pg, "accepted events by type",
                     "SELECT event_type, count(*) AS events FROM audit.event_log"
                     " GROUP BY event_type ORDER BY 2 DESC, 1",

@@ -36,6 +36,9 @@ all_x=$(q "SELECT count(*) FROM ingest.dead_letter WHERE agency_code = '$X'")
 [ "$all_x" -eq "$n" ] || fail "every event of $X should be refused as unknown_agency: $all_x vs $n"
 [ "$n" -ge 100 ] || fail "only $n events of $X dead-lettered"
 [ "$("$TWINCTL" digest)" != "$ref" ] || fail "the digest should differ while $X's events are dead letters"
+"$TWINCTL" status >"$T/status.out" || fail "twinctl status"
+grep -qE "^unknown_agency	$n	$n	" "$T/status.out" ||
+  fail "twinctl status: no \"unknown_agency $n $n\" (events, pending): $(grep -A4 'dead letters' "$T/status.out")"
 "$TWINCTL" dlq list --pending --reason unknown_agency --limit 1000 >"$T/list.out"
 assert_eq "$(grep -c "unknown_agency" "$T/list.out")" "$n" "dlq list --pending lines"
 
@@ -57,6 +60,8 @@ first=${sign_ids%% *}
   fail "replay: $(cat "$T/r1.out")"
 "$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up after the replay"
 assert_eq "$(pending)" "$n" "dead letters waiting after a replay before the fix (refused again)"
+"$TWINCTL" status | grep -qE "^unknown_agency	$((n + nsign))	$n	" ||
+  fail "twinctl status after the replay: $("$TWINCTL" status | grep -A4 'dead letters')"
 assert_eq "$(q "SELECT count(*) FROM ingest.dead_letter WHERE replayed_by = 'Lê Văn C'")" "$nsign" "rows marked replayed"
 assert_eq "$(actions)" 1 "audit rows after one replay"
 assert_eq "$(q "SELECT format('%s|%s|%s', by_name, detail->>'note', jsonb_array_length(detail->'replayed'))
