@@ -41,9 +41,31 @@ int tw_reject_set(tw_reject *rej, tw_reason r, const char *fmt, ...)
 {
     va_list ap;
     rej->reason = r;
+    rej->field[0] = '\0';
     va_start(ap, fmt);
     vsnprintf(rej->msg, sizeof rej->msg, fmt, ap);
     va_end(ap);
+    return -1;
+}
+
+/* Names the field at fault (its .proto name) under prefix (a body's JSON
+ * name, or ""), in the JSON mapping's lowerCamelCase; returns -1. */
+static int at_field(tw_reject *rej, const char *prefix, const char *name)
+{
+    size_t n = 0, cap = sizeof rej->field - 1;
+    for (const char *p = prefix; *p && n < cap; p++)
+        rej->field[n++] = *p;
+    if (*prefix && n < cap)
+        rej->field[n++] = '.';
+    for (const char *p = name; *p && n < cap; p++) {
+        if (*p == '_' && p[1]) {
+            p++;
+            rej->field[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+        } else {
+            rej->field[n++] = *p;
+        }
+    }
+    rej->field[n] = '\0';
     return -1;
 }
 
@@ -118,36 +140,43 @@ static int check_enum(const ProtobufCEnumDescriptor *d, int value, const char *f
 {
     if (protobuf_c_enum_descriptor_get_value(d, value))
         return 0;
-    return tw_reject_set(rej, TW_R_BAD_FIELD, "%s: enum value %d is not in the contract", field,
-                         value);
+    tw_reject_set(rej, TW_R_BAD_FIELD, "%s: enum value %d is not in the contract", field, value);
+    return at_field(rej, "", field);
 }
 
 static int check_amount(int64_t v, const char *field, tw_reject *rej)
 {
     if (v < 0)
-        return tw_reject_set(rej, TW_R_BAD_AMOUNT, "%s is negative (%lld)", field, (long long)v);
-    if (v > TW_MAX_VND)
-        return tw_reject_set(rej, TW_R_BAD_AMOUNT, "%s = %lld is above 10^15", field, (long long)v);
-    return 0;
+        tw_reject_set(rej, TW_R_BAD_AMOUNT, "%s is negative (%lld)", field, (long long)v);
+    else if (v > TW_MAX_VND)
+        tw_reject_set(rej, TW_R_BAD_AMOUNT, "%s = %lld is above 10^15", field, (long long)v);
+    else
+        return 0;
+    return at_field(rej, "", field);
 }
 
 static int check_date(const char *s, const char *field, int required, int32_t *days, tw_reject *rej)
 {
     *days = TW_DATE_NONE;
     if (!*s) {
-        if (required)
-            return tw_reject_set(rej, TW_R_MISSING_FIELD, "%s is empty", field);
-        return 0;
+        if (!required)
+            return 0;
+        tw_reject_set(rej, TW_R_MISSING_FIELD, "%s is empty", field);
+        return at_field(rej, "", field);
     }
-    if (tw_date_parse(s, days) < 0)
-        return tw_reject_set(rej, TW_R_BAD_FIELD, "%s \"%.40s\" is not a date YYYY-MM-DD", field,
-                             s);
+    if (tw_date_parse(s, days) < 0) {
+        tw_reject_set(rej, TW_R_BAD_FIELD, "%s \"%.40s\" is not a date YYYY-MM-DD", field, s);
+        return at_field(rej, "", field);
+    }
     return 0;
 }
 
 static int need_pledge_id(const char *id, tw_reject *rej)
 {
-    return *id ? 0 : tw_reject_set(rej, TW_R_MISSING_FIELD, "pledge_id is empty");
+    if (*id)
+        return 0;
+    tw_reject_set(rej, TW_R_MISSING_FIELD, "pledge_id is empty");
+    return at_field(rej, "", "pledge_id");
 }
 
 static int check_body(const tw_event *ev, tw_reject *rej)
@@ -160,9 +189,11 @@ static int check_body(const tw_event *ev, tw_reject *rej)
         if (check_date(b->start_date, "start_date", 0, &d1, rej) < 0 ||
             check_date(b->end_date, "end_date", 0, &d2, rej) < 0)
             return -1;
-        if (d1 != TW_DATE_NONE && d2 != TW_DATE_NONE && d2 < d1)
-            return tw_reject_set(rej, TW_R_BAD_FIELD, "end_date %s is before start_date %s",
-                                 b->end_date, b->start_date);
+        if (d1 != TW_DATE_NONE && d2 != TW_DATE_NONE && d2 < d1) {
+            tw_reject_set(rej, TW_R_BAD_FIELD, "end_date %s is before start_date %s", b->end_date,
+                          b->start_date);
+            return at_field(rej, "", "end_date");
+        }
         return 0;
     }
     case EV(VISIT):
@@ -182,9 +213,10 @@ static int check_body(const tw_event *ev, tw_reject *rej)
         if (d1 != TW_DATE_NONE && d1 < d2) {
             char pd[11];
             tw_date_format(d2, pd);
-            return tw_reject_set(rej, TW_R_DUE_BEFORE_PLEDGE,
-                                 "pledge %s: due date %s is before the pledge date %s",
-                                 b->pledge_id, b->due_date, pd);
+            tw_reject_set(rej, TW_R_DUE_BEFORE_PLEDGE,
+                          "pledge %s: due date %s is before the pledge date %s", b->pledge_id,
+                          b->due_date, pd);
+            return at_field(rej, "", "due_date");
         }
         return 0;
     }
@@ -220,6 +252,25 @@ static int check_body(const tw_event *ev, tw_reject *rej)
     }
 }
 
+/* check_body, with the field it names put under the body's JSON name. */
+static int body_checked(const tw_event *ev, tw_reject *rej)
+{
+    char name[sizeof rej->field];
+    const ProtobufCFieldDescriptor *b;
+
+    if (check_body(ev, rej) == 0)
+        return 0;
+    b = protobuf_c_message_descriptor_get_field(&twinwatch__v1__event__descriptor,
+                                                (unsigned)ev->body_case);
+    if (rej->field[0] && b) {
+        tw_reject body = {0};
+        at_field(&body, "", b->name);
+        snprintf(name, sizeof name, "%s", rej->field);
+        return at_field(rej, body.field, name);
+    }
+    return -1;
+}
+
 int tw_codec_check(const tw_event *ev, int64_t now_ms, uint8_t event_id[16], tw_reject *rej)
 {
     if (ev->body_case == TWINWATCH__V1__EVENT__BODY__NOT_SET) {
@@ -228,22 +279,32 @@ int tw_codec_check(const tw_event *ev, int64_t now_ms, uint8_t event_id[16], tw_
                                  ev->base.unknown_fields[0].tag);
         return tw_reject_set(rej, TW_R_UNKNOWN_BODY, "no body set");
     }
-    if (!*ev->event_id)
-        return tw_reject_set(rej, TW_R_MISSING_FIELD, "event_id is empty");
-    if (tw_uuid_parse(ev->event_id, event_id) < 0)
-        return tw_reject_set(rej, TW_R_BAD_FIELD, "event_id \"%.40s\" is not a UUID", ev->event_id);
-    if (!*ev->agency_code)
-        return tw_reject_set(rej, TW_R_MISSING_FIELD, "agency_code is empty");
-    if (!*ev->locality_code)
-        return tw_reject_set(rej, TW_R_MISSING_FIELD, "locality_code is empty");
+    if (!*ev->event_id) {
+        tw_reject_set(rej, TW_R_MISSING_FIELD, "event_id is empty");
+        return at_field(rej, "", "event_id");
+    }
+    if (tw_uuid_parse(ev->event_id, event_id) < 0) {
+        tw_reject_set(rej, TW_R_BAD_FIELD, "event_id \"%.40s\" is not a UUID", ev->event_id);
+        return at_field(rej, "", "event_id");
+    }
+    if (!*ev->agency_code) {
+        tw_reject_set(rej, TW_R_MISSING_FIELD, "agency_code is empty");
+        return at_field(rej, "", "agency_code");
+    }
+    if (!*ev->locality_code) {
+        tw_reject_set(rej, TW_R_MISSING_FIELD, "locality_code is empty");
+        return at_field(rej, "", "locality_code");
+    }
     if (ev->occurred_at_ms == 0)
-        return tw_reject_set(rej, TW_R_MISSING_FIELD, "occurred_at_ms is 0");
-    if (ev->occurred_at_ms < TW_MIN_OCCURRED_MS)
-        return tw_reject_set(rej, TW_R_BAD_FIELD, "occurred_at_ms %lld is before 2000-01-01",
-                             (long long)ev->occurred_at_ms);
-    if (ev->occurred_at_ms > now_ms + 86400000LL)
-        return tw_reject_set(rej, TW_R_FUTURE_EVENT,
-                             "occurred_at_ms %lld is more than a day in the future",
-                             (long long)ev->occurred_at_ms);
-    return check_body(ev, rej);
+        tw_reject_set(rej, TW_R_MISSING_FIELD, "occurred_at_ms is 0");
+    else if (ev->occurred_at_ms < TW_MIN_OCCURRED_MS)
+        tw_reject_set(rej, TW_R_BAD_FIELD, "occurred_at_ms %lld is before 2000-01-01",
+                      (long long)ev->occurred_at_ms);
+    else if (ev->occurred_at_ms > now_ms + 86400000LL)
+        tw_reject_set(rej, TW_R_FUTURE_EVENT,
+                      "occurred_at_ms %lld is more than a day in the future",
+                      (long long)ev->occurred_at_ms);
+    else
+        return body_checked(ev, rej);
+    return at_field(rej, "", "occurred_at_ms");
 }

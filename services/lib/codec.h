@@ -31,6 +31,9 @@ typedef enum {
 typedef struct tw_reject {
     tw_reason reason;
     char msg[256];
+    /* the field at fault in the protobuf JSON mapping ("supportPledged.dueDate"),
+     * "" when the refusal names none; set by tw_codec_check */
+    char field[96];
 } tw_reject;
 
 #define TW_MAX_VND         1000000000000000LL /* 10^15 */

@@ -64,6 +64,7 @@ static const struct {
     {"rules", twctl_rules, "list | set RULE KEY VALUE: alert rule parameters (audited)"},
     {"clock", twctl_clock, "show | set TIME | reset: the test clock (test databases only)"},
     {"audit", twctl_audit, "verify [--from DATE | --anchors] | trail --subject S: the audit trail"},
+    {"tokens", twctl_tokens, "issue --agency CODE --name TEXT --by NAME | list | revoke ID: gateway"},
 };
 
 static void usage(FILE *out, const tw_config *c)
