@@ -65,6 +65,16 @@ fail:
     return NULL;
 }
 
+rd_kafka_conf_t *tw_kafka_producer_conf(const char *brokers, const char *client_id,
+                                        const char *linger_ms, const char *timeout_ms,
+                                        const tw_config *cfg, char *err, size_t errlen)
+{
+    const char *const defaults[] = {"enable.idempotence", "true",     "acks",      "all",
+                                    "linger.ms",          linger_ms,  "client.id", client_id,
+                                    "message.timeout.ms", timeout_ms, NULL};
+    return tw_kafka_conf(brokers, defaults, cfg, err, errlen);
+}
+
 int tw_kafka_wakeup_start(tw_kafka_wakeup *w, struct ev_loop *loop, rd_kafka_queue_t *q,
                           void (*cb)(struct ev_loop *, ev_io *, int), void *data, char *err,
                           size_t errlen)

@@ -21,6 +21,23 @@
 rd_kafka_conf_t *tw_kafka_conf(const char *brokers, const char *const *defaults,
                                const tw_config *cfg, char *err, size_t errlen);
 
+/* The conf of a producer of events (twinctl publish, the gateway): an
+ * idempotent producer with acks=all, so an acknowledgement means the event
+ * is on every in-sync replica once; linger.ms, message.timeout.ms and
+ * client.id as given; then the kafka.* keys of cfg. The two guarantees are
+ * to be reserved in the program's config (TW_KAFKA_PRODUCER_RESERVED). */
+rd_kafka_conf_t *tw_kafka_producer_conf(const char *brokers, const char *client_id,
+                                        const char *linger_ms, const char *timeout_ms,
+                                        const tw_config *cfg, char *err, size_t errlen);
+#define TW_KAFKA_PRODUCER_GUARANTEE                                                                \
+    "an acknowledged event is on every in-sync replica, once (an idempotent producer, acks=all)"
+#define TW_KAFKA_PRODUCER_RESERVED                                                                 \
+    {"kafka.enable.idempotence", TW_KAFKA_PRODUCER_GUARANTEE},                                     \
+        {"kafka.acks", TW_KAFKA_PRODUCER_GUARANTEE},                                               \
+    {                                                                                              \
+        "kafka.request.required.acks", TW_KAFKA_PRODUCER_GUARANTEE                                 \
+    }
+
 /* Whether librdkafka takes value for property key (no "kafka." prefix):
  * the tw_conf_check_fn that makes a bad kafka.* setting stop start-up
  * where it is set (file line, variable, --set). */

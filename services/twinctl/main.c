@@ -64,7 +64,8 @@ static const struct {
     {"rules", twctl_rules, "list | set RULE KEY VALUE: alert rule parameters (audited)"},
     {"clock", twctl_clock, "show | set TIME | reset: the test clock (test databases only)"},
     {"audit", twctl_audit, "verify [--from DATE | --anchors] | trail --subject S: the audit trail"},
-    {"tokens", twctl_tokens, "issue --agency CODE --name TEXT --by NAME | list | revoke ID: gateway"},
+    {"tokens", twctl_tokens,
+     "issue --agency CODE --name TEXT --by NAME | list | revoke ID: gateway"},
 };
 
 static void usage(FILE *out, const tw_config *c)
@@ -154,14 +155,15 @@ rd_kafka_t *twctl_producer(const char *what, const char *client_id, const char *
     /* enable.idempotence and acks are reserved (the reserved table above):
      * a command's exit 0 promises every message on every in-sync replica,
      * once. The rest an operator may change with kafka.* settings. */
-    const char *const defaults[] = {
-        "enable.idempotence", "true",  "acks",      "all",     "linger.ms", linger_ms,
-        "message.timeout.ms", "60000", "client.id", client_id, NULL};
     char err[512];
-    rd_kafka_conf_t *conf = twctl_kafka_conf(what, defaults);
+    rd_kafka_conf_t *conf = tw_kafka_producer_conf(twctl_brokers(), client_id, linger_ms, "60000",
+                                                   cfg, err, sizeof err);
     rd_kafka_t *rk;
-    if (!conf)
+    if (!conf) {
+        fprintf(stderr, "twinctl %s: %s\n", what, err);
         return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
         rd_kafka_conf_destroy(conf);

@@ -1,6 +1,6 @@
 /* listen.h: a PostgreSQL connection on the loop that LISTENs on some
  * channels, runs one pipeline at a time and reconnects with backoff. Both
- * halves of the sentinel use one each. */
+ * halves of the sentinel use one each, the gateway one. */
 #ifndef TW_LISTEN_H
 #define TW_LISTEN_H
 
