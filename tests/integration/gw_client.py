@@ -10,6 +10,8 @@ gateway's tests (tests/integration/gateway.sh).
   slow URL TOKEN BODY_FILE SECONDS
       sends the request one byte a second for at most SECONDS; prints
       "cut after S s, sent B of T bytes: FIRST_LINE" or "sent whole: FIRST_LINE"
+  burst URL TOKEN N BODY_FILE
+      N GET /v1/feed then one POST on one connection; prints the statuses
   topic BROKERS TOPIC [OUT]
       prints the number of messages on TOPIC and how many carry the
       gateway's header; with OUT, writes every value length-delimited there
@@ -130,6 +132,26 @@ def cmd_slow(args):
         print("sent whole: %s" % first)
 
 
+def cmd_burst(args):
+    """N GET /v1/feed, then POST BODY_FILE, on one keep-alive connection."""
+    url, token, n, body_file = args[0], args[1], int(args[2]), args[3]
+    c, u = conn_for(url)
+    h = {"Authorization": "Bearer " + token}
+    out = []
+    for _ in range(n):
+        c.request("GET", u.path.rsplit("/", 1)[0] + "/feed", headers=h)
+        r = c.getresponse()
+        r.read()
+        out.append(str(r.status))
+    with open(body_file, "rb") as f:
+        c.request("POST", u.path, body=f.read(),
+                  headers=dict(h, **{"Content-Type": "application/x-ndjson"}))
+    r = c.getresponse()
+    r.read()
+    out.append("%d Retry-After: %s" % (r.status, r.getheader("Retry-After")))
+    print(" ".join(out))
+
+
 def cmd_topic(args):
     from confluent_kafka import Consumer, TopicPartition
     brokers, topic = args[0], args[1]
@@ -181,4 +203,4 @@ def cmd_topic(args):
 
 if __name__ == "__main__":
     {"req": cmd_req, "concurrent": cmd_concurrent, "slow": cmd_slow,
-     "topic": cmd_topic}[sys.argv[1]](sys.argv[2:])
+     "topic": cmd_topic, "burst": cmd_burst}[sys.argv[1]](sys.argv[2:])
