@@ -17,8 +17,7 @@
 #include "config.h"
 #include "httpd.h"
 
-/* Kafka headers the gateway stamps on each message (read by the projector). */
-#define TW_HDR_GATEWAY_TOKEN "tw-gateway-token"
+#include "provenance.h" /* TW_HDR_GATEWAY_TOKEN, stamped on each message */
 
 /* ---- db.c ---- */
 typedef struct tw_gwdb tw_gwdb;

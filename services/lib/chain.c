@@ -48,6 +48,15 @@ int tw_chain_event(const uint8_t prev[TW_CHAIN_HASH_LEN], const uint8_t id[16], 
                    int32_t partition, int64_t offset, const uint8_t *payload, size_t len,
                    uint8_t out[TW_CHAIN_HASH_LEN])
 {
+    return tw_chain_event_prov(prev, id, topic, partition, offset, payload, len, NULL, NULL, 0,
+                               out);
+}
+
+int tw_chain_event_prov(const uint8_t prev[TW_CHAIN_HASH_LEN], const uint8_t id[16],
+                        const char *topic, int32_t partition, int64_t offset,
+                        const uint8_t *payload, size_t len, const char *provenance,
+                        const uint8_t *sig, size_t siglen, uint8_t out[TW_CHAIN_HASH_LEN])
+{
     uint8_t head[4 + 16 + 4], mid[4 + 8 + 4];
     size_t tlen = strlen(topic);
     memcpy(head, "TWE1", 4);
@@ -56,9 +65,19 @@ int tw_chain_event(const uint8_t prev[TW_CHAIN_HASH_LEN], const uint8_t id[16], 
     be32(mid, (uint32_t)partition);
     be64(mid + 4, (uint64_t)offset);
     be32(mid + 12, (uint32_t)len);
-    const void *parts[] = {head, topic, mid, payload};
-    const size_t lens[] = {sizeof head, tlen, sizeof mid, len};
-    return digest(prev, parts, lens, 4, out);
+    if (!provenance) {
+        const void *parts[] = {head, topic, mid, payload};
+        const size_t lens[] = {sizeof head, tlen, sizeof mid, len};
+        return digest(prev, parts, lens, 4, out);
+    }
+    uint8_t ph[8], sh[4];
+    size_t plen = strlen(provenance);
+    memcpy(ph, "TWP1", 4);
+    be32(ph + 4, (uint32_t)plen);
+    be32(sh, (uint32_t)siglen);
+    const void *parts[] = {head, topic, mid, payload, ph, provenance, sh, sig};
+    const size_t lens[] = {sizeof head, tlen, sizeof mid, len, sizeof ph, plen, sizeof sh, siglen};
+    return digest(prev, parts, lens, 8, out);
 }
 
 int tw_chain_link(const uint8_t prev[TW_CHAIN_HASH_LEN], const uint8_t *bytes, size_t len,

@@ -23,6 +23,18 @@ int tw_chain_event(const uint8_t prev[TW_CHAIN_HASH_LEN], const uint8_t id[16], 
                    int32_t partition, int64_t offset, const uint8_t *payload, size_t len,
                    uint8_t out[TW_CHAIN_HASH_LEN]) __attribute__((warn_unused_result));
 
+/* The same with the event's provenance (DESIGN.md "Gateway, provenance"):
+ * when provenance is not NULL the canonical bytes go on with
+ *   "TWP1" | u32 len(provenance) | provenance | u32 len(sig) | sig
+ * (sig may be NULL with siglen 0), as audit.event_canonical's seven-argument
+ * form writes them (schemas/041). A NULL provenance (rows logged before
+ * provenance existed) leaves version 1's bytes unchanged. */
+int tw_chain_event_prov(const uint8_t prev[TW_CHAIN_HASH_LEN], const uint8_t id[16],
+                        const char *topic, int32_t partition, int64_t offset,
+                        const uint8_t *payload, size_t len, const char *provenance,
+                        const uint8_t *sig, size_t siglen, uint8_t out[TW_CHAIN_HASH_LEN])
+    __attribute__((warn_unused_result));
+
 /* SHA-256(prev || bytes): the link of an operator-action row, whose
  * canonical bytes audit.action_canonical builds in SQL. */
 int tw_chain_link(const uint8_t prev[TW_CHAIN_HASH_LEN], const uint8_t *bytes, size_t len,

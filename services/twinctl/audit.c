@@ -13,6 +13,7 @@
 #include "date.h"
 #include "kafka.h"
 #include "pg.h"
+#include "provenance.h"
 #include "twinctl.h"
 #include "uuid.h"
 
@@ -202,8 +203,9 @@ static const char *recorded_head(const heads *h, const char *topic, int32_t part
 }
 
 static const char *SQL_EVENTS =
-    "SELECT seq, event_id, topic, kafka_partition, kafka_offset, payload, prev_hash, hash"
-    " FROM audit.event_log WHERE $1::timestamptz IS NULL OR logged_at >= $1::timestamptz"
+    "SELECT seq, event_id, topic, kafka_partition, kafka_offset, payload, prev_hash, hash,"
+    " provenance, signature FROM audit.event_log WHERE $1::timestamptz IS NULL OR logged_at >= "
+    "$1::timestamptz"
     " ORDER BY topic, kafka_partition, kafka_offset, seq";
 
 static const char *SQL_ACTIONS =
@@ -262,10 +264,13 @@ static int verify_events(PGconn *pg, const char *from, const heads *h, tw_anchor
                              id);
                     w.state = 2;
                 }
-            } else if (tw_chain_event((const uint8_t *)PQgetvalue(r, 0, 6),
-                                      (const uint8_t *)PQgetvalue(r, 0, 1), topic, part, off,
-                                      (const uint8_t *)PQgetvalue(r, 0, 5),
-                                      (size_t)PQgetlength(r, 0, 5), computed) < 0) {
+            } else if (tw_chain_event_prov(
+                           (const uint8_t *)PQgetvalue(r, 0, 6),
+                           (const uint8_t *)PQgetvalue(r, 0, 1), topic, part, off,
+                           (const uint8_t *)PQgetvalue(r, 0, 5), (size_t)PQgetlength(r, 0, 5),
+                           PQgetisnull(r, 0, 8) ? NULL : PQgetvalue(r, 0, 8),
+                           PQgetisnull(r, 0, 9) ? NULL : (const uint8_t *)PQgetvalue(r, 0, 9),
+                           PQgetisnull(r, 0, 9) ? 0 : (size_t)PQgetlength(r, 0, 9), computed) < 0) {
                 failed = 1;
             } else {
                 walk_row(&w, id, (const uint8_t *)PQgetvalue(r, 0, 6),
@@ -357,6 +362,72 @@ static int verify_actions(PGconn *pg, const char *from)
     return report(&w, pg);
 }
 
+/* Hex (no prefix) into out; returns the length, -1 if it is not hex. */
+static long unhex(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(s) / 2;
+    if (strlen(s) % 2 || n > cap)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi = tw_hex_value(s[2 * i]), lo = tw_hex_value(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (long)n;
+}
+
+/* Re-checks every stored signature against the keys registered for the
+ * event's agency (twinctl keys add); returns how many fail, -1 on a
+ * database error. */
+static int verify_signatures(PGconn *pg, const char *from)
+{
+    const char *params[] = {from};
+    char line[400];
+    int bad = 0;
+    PGresult *r = PQexecParams(
+        pg,
+        "SELECT l.seq, l.event_id, l.agency_code, encode(l.payload, 'hex'),"
+        " encode(l.signature, 'hex'), (SELECT string_agg(encode(k.public_key, 'hex'), ',')"
+        "  FROM gateway.agency_key k WHERE k.agency_code = l.agency_code)"
+        " FROM audit.event_log l WHERE l.signature IS NOT NULL"
+        " AND ($1::timestamptz IS NULL OR l.logged_at >= $1::timestamptz) ORDER BY l.seq",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "twinctl audit verify: read the signatures: %s\n",
+                tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
+        PQclear(r);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *hexp = PQgetvalue(r, i, 3), *keys = PQgetvalue(r, i, 5);
+        uint8_t sig[TW_SIG_LEN], key[TW_KEY_LEN];
+        size_t cap = strlen(hexp) / 2 + 1;
+        uint8_t *payload = malloc(cap);
+        long plen = payload ? unhex(hexp, payload, cap) : -1;
+        int ok = 0;
+        if (plen >= 0 && unhex(PQgetvalue(r, i, 4), sig, sizeof sig) == TW_SIG_LEN) {
+            for (const char *k = keys; *k && !ok;
+                 k += strcspn(k, ",") + (k[strcspn(k, ",")] != 0)) {
+                char one[2 * TW_KEY_LEN + 1];
+                snprintf(one, sizeof one, "%.*s", (int)strcspn(k, ","), k);
+                if (unhex(one, key, sizeof key) == TW_KEY_LEN &&
+                    tw_sig_verify(sig, payload, (size_t)plen, key) == 1)
+                    ok = 1;
+            }
+        }
+        free(payload);
+        if (!ok) {
+            printf("event log: seq %s (event %s): its signature does not verify with any key "
+                   "registered for %s\n",
+                   PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+            bad++;
+        }
+    }
+    PQclear(r);
+    return bad;
+}
+
 static int verify(int argc, char **argv)
 {
     const char *from = NULL;
@@ -402,13 +473,17 @@ static int verify(int argc, char **argv)
     }
     int be = verify_events(pg, from, &h, anchors);
     int ba = be < 0 ? -1 : verify_actions(pg, from);
-    if (be < 0 || ba < 0)
+    int bs = ba < 0 ? -1 : verify_signatures(pg, from);
+    if (be < 0 || ba < 0 || bs < 0)
         goto done;
-    int bad = be + ba;
+    int bad = be + ba + bs;
     if (anchors)
         bad += tw_anchor_report(anchors, stdout);
     if (bad) {
-        printf("audit verify: %d chain(s) broken\n", bad);
+        if (bad > bs)
+            printf("audit verify: %d chain(s) broken\n", bad - bs);
+        if (bs)
+            printf("audit verify: %d signature(s) do not verify\n", bs);
         goto done;
     }
     if (anchors)

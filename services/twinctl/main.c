@@ -66,6 +66,7 @@ static const struct {
     {"audit", twctl_audit, "verify [--from DATE | --anchors] | trail --subject S: the audit trail"},
     {"tokens", twctl_tokens,
      "issue --agency CODE --name TEXT --by NAME | list | revoke ID: gateway"},
+    {"keys", twctl_keys, "add --agency CODE --by NAME FILE | list: agencies' signing keys"},
 };
 
 static void usage(FILE *out, const tw_config *c)

@@ -13,6 +13,7 @@
 #include "date.h"
 #include "feed.h"
 #include "kafka.h"
+#include "provenance.h"
 #include "twinctl.h"
 
 typedef struct {
@@ -116,8 +117,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static int produce_all(const event_list *l, const char *topic)
 {
     rd_kafka_t *rk = twctl_producer("publish", "twinctl-publish", "20", on_delivery);
+    /* provenance: the projector logs these events as twinctl:<operator> */
+    const char *by = twctl_by(NULL);
     if (!rk)
         return -1;
+    if (!by)
+        by = "unknown";
     for (size_t i = 0; i < l->n; i++) {
         const tw_event *ev = l->ev[i];
         size_t len;
@@ -131,6 +136,7 @@ static int produce_all(const event_list *l, const char *topic)
         }
         while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
                                       RD_KAFKA_V_VALUE(buf, len),
+                                      RD_KAFKA_V_HEADER(TW_HDR_OPERATOR, by, (ssize_t)strlen(by)),
                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)) ==
                RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 100);

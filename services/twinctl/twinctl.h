@@ -62,5 +62,6 @@ int twctl_rules(int argc, char **argv);
 int twctl_clock(int argc, char **argv);
 int twctl_audit(int argc, char **argv);
 int twctl_tokens(int argc, char **argv);
+int twctl_keys(int argc, char **argv);
 
 #endif

@@ -1,0 +1,37 @@
+/* provenance.h: who sent an event (DESIGN.md "Gateway, provenance and
+ * console"), from its Kafka headers, and the agencies' Ed25519 signatures
+ * (libsodium) over its canonical bytes. Shared by the projector, which
+ * records provenance in the hash-chained log, twinctl publish, which stamps
+ * its operator, and twinctl audit verify, which re-checks signatures. */
+#ifndef TW_PROVENANCE_H
+#define TW_PROVENANCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+
+#define TW_HDR_GATEWAY_TOKEN "tw-gateway-token" /* the gateway: its token's id */
+#define TW_HDR_OPERATOR      "tw-operator"      /* twinctl publish: the operator */
+#define TW_HDR_SIGNATURE     "tw-signature"     /* a direct producer: Ed25519, 64 bytes */
+
+#define TW_SIG_LEN        64
+#define TW_KEY_LEN        32
+#define TW_PROVENANCE_MAX 160
+
+/* What the headers of a message say. */
+typedef struct tw_provenance {
+    char who[TW_PROVENANCE_MAX]; /* "gateway:12", "twinctl:alice" or "direct" */
+    int has_sig;
+    uint8_t sig[TW_SIG_LEN];
+    int bad_header; /* a signature header that is not 64 bytes */
+} tw_provenance;
+
+/* Reads m's headers into p (m may have none). */
+void tw_provenance_read(const rd_kafka_message_t *m, tw_provenance *p);
+
+/* Whether sig is key's signature of msg. Initialises libsodium on first use;
+ * -1 if it cannot be. */
+int tw_sig_verify(const uint8_t sig[TW_SIG_LEN], const uint8_t *msg, size_t len,
+                  const uint8_t key[TW_KEY_LEN]);
+
+#endif
