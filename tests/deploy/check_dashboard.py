@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""check_dashboard.py DASHBOARD [--service projector|sentinel SCRAPE]...
+"""check_dashboard.py DASHBOARD [--service projector|sentinel|gateway SCRAPE]...
 
 Checks ops/grafana/twinwatch.json, the Grafana dashboard, so that a panel
 cannot quietly go blank. tests/integration/metrics.sh and
@@ -14,8 +14,9 @@ Structure (always), each a line "FAIL: ..." when broken:
   every panel has a gridPos inside the 24-column grid, overlapping none;
   every panel but a row has a datasource and at least one target with a
   refId and an expr;
-- every twinwatch_ metric named in an expr is twinwatch_projector_* or
-  twinwatch_sentinel_*, so that one of the two scrapes covers it.
+- every twinwatch_ metric named in an expr is twinwatch_projector_*,
+  twinwatch_sentinel_* or twinwatch_gateway_*, so that one of the scrapes
+  covers it (tests/integration/gateway.sh scrapes the gateway).
 
 Against a service's scrape (--service NAME SCRAPE, the exposition text; a
 leading HTTP status line is ignored), for the metrics with that service's
@@ -39,7 +40,8 @@ import json
 import re
 import sys
 
-PREFIXES = {"projector": "twinwatch_projector_", "sentinel": "twinwatch_sentinel_"}
+PREFIXES = {"projector": "twinwatch_projector_", "sentinel": "twinwatch_sentinel_",
+            "gateway": "twinwatch_gateway_"}
 NAME = re.compile(r"\btwinwatch_[a-z0-9_]+")
 SELECTOR = re.compile(r"\b(twinwatch_[a-z0-9_]+)\s*\{([^}]*)\}")
 MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')

@@ -52,7 +52,7 @@ services = compose.get("services") or {}
 
 JOBS = {"kafka-init", "migrate", "roles"}
 REQUIRED = {"kafka", "kafka-init", "postgres", "migrate", "roles", "projector-1", "projector-2",
-            "sentinel"}
+            "sentinel", "gateway"}
 missing = REQUIRED - set(services)
 if missing:
     fail("docker-compose.yml lacks services %s" % sorted(missing))
@@ -200,7 +200,9 @@ def conninfo_user(ci):
 
 LIBPQ_ENV = {"PGPASSWORD", "PGPASSFILE", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY",
              "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGAPPNAME", "PGCONNECT_TIMEOUT"}
-HTTP_PORT = {"projector": 9464, "sentinel": 9465}
+HTTP_PORT = {"projector": 9464, "sentinel": 9465, "gateway": 9466}
+# the setting that holds the /healthz port (the gateway's http.port is its API)
+HEALTH_KEY = {"gateway": "metrics.port"}
 groups = {}
 for name, s in sorted(services.items()):
     cmd = s.get("command")
@@ -259,9 +261,10 @@ for name, s in sorted(services.items()):
             name, vals.get("kafka.brokers")))
     if vals.get("topic") not in topics_created:
         fail("%s: uses topic %s, which kafka-init does not create" % (name, vals.get("topic")))
-    if vals.get("http.port") != str(HTTP_PORT[binary]):
-        fail("%s: http.port is %s, not %d: /healthz would not answer its health check" % (
-            name, vals.get("http.port"), HTTP_PORT[binary]))
+    hkey = HEALTH_KEY.get(binary, "http.port")
+    if vals.get(hkey) != str(HTTP_PORT[binary]):
+        fail("%s: %s is %s, not %d: /healthz would not answer its health check" % (
+            name, hkey, vals.get(hkey), HTTP_PORT[binary]))
     hc = " ".join(str(x) for x in (s.get("healthcheck") or {}).get("test") or [])
     if "localhost:%d/healthz" % HTTP_PORT[binary] not in hc:
         fail("%s: healthcheck does not GET localhost:%d/healthz: %s" % (
@@ -294,7 +297,7 @@ def lib_packages():
 def needed_packages():
     """Debian packages of the libraries the three binaries link directly."""
     pkgs = {}
-    for b in ("projector", "sentinel", "twinctl"):
+    for b in ("projector", "sentinel", "twinctl", "gateway"):
         out = subprocess.run(["readelf", "-d", os.path.join(BIN, b)], capture_output=True,
                              text=True).stdout
         for lib in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", out):

@@ -252,6 +252,10 @@ grep -q 'twinwatch_gateway_requests_total{route="post_events",status="403"} 1' "
 grep -q 'twinwatch_gateway_events_total{result="accepted"}' "$T/resp" || fail "metrics: events by result"
 grep -q 'twinwatch_gateway_request_seconds_bucket{route="post_events"' "$T/resp" || fail "metrics: latency"
 grep -q '^twinwatch_gateway_producer_queue ' "$T/resp" || fail "metrics: producer queue"
+# the Grafana panels name only what this scrape shows
+body >"$T/metrics.txt"
+"$PY" "$TW_ROOT/tests/deploy/check_dashboard.py" "$TW_ROOT/ops/grafana/twinwatch.json" \
+  --service gateway "$T/metrics.txt" || fail "the dashboard's gateway panels do not match /metrics"
 
 # ---- HTTPS by configuration ----
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \
