@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <librdkafka/rdkafka.h>
 
+#include "codec.h"
+
 #define TW_HDR_GATEWAY_TOKEN "tw-gateway-token" /* the gateway: its token's id */
 #define TW_HDR_OPERATOR      "tw-operator"      /* twinctl publish: the operator */
 #define TW_HDR_SIGNATURE     "tw-signature"     /* a direct producer: Ed25519, 64 bytes */
@@ -33,5 +35,22 @@ void tw_provenance_read(const rd_kafka_message_t *m, tw_provenance *p);
  * -1 if it cannot be. */
 int tw_sig_verify(const uint8_t sig[TW_SIG_LEN], const uint8_t *msg, size_t len,
                   const uint8_t key[TW_KEY_LEN]);
+
+/* The agencies' registered public keys (gateway.agency_key), read from
+ * PostgreSQL when first needed and again when a signature finds no key that
+ * verifies it (a key just added), at most every few seconds: a blocking
+ * query on its own connection, rare by construction. */
+typedef struct tw_keyring tw_keyring;
+tw_keyring *tw_keyring_new(const char *conninfo);
+void tw_keyring_free(tw_keyring *k);
+
+/* Judges an event's provenance: 0, or -1 with rej set to bad_signature (a
+ * signature header that is not 64 bytes, or a signature no key of the
+ * event's agency verifies over canon, the event's canonical bytes) or, when
+ * require is set, unauthenticated (no gateway, twinctl or signature). A
+ * keyring that cannot reach the database counts as no key: bad_signature,
+ * with the reason in the message. */
+int tw_provenance_check(tw_keyring *k, const tw_provenance *p, const char *agency,
+                        const uint8_t *canon, size_t len, int require, tw_reject *rej);
 
 #endif
