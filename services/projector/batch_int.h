@@ -10,8 +10,6 @@
 #include "map.h"
 #include "project.h"
 
-#define TW_MAX_PARTS 256
-
 typedef struct tw_entry {
     rd_kafka_message_t *rkm;
     tw_event *ev; /* NULL when undecodable */
