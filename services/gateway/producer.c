@@ -62,15 +62,6 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
     tw_warn("kafka: %s", reason);
 }
 
-static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    tw_log(level <= 3   ? TW_LOG_ERROR
-           : level <= 4 ? TW_LOG_WARN
-                        : TW_LOG_DEBUG,
-           "kafka %s: %s", fac, buf);
-}
-
 static void on_kafka_ready(struct ev_loop *loop, ev_io *w, int revents)
 {
     tw_gwprod *p = w->data;
@@ -103,7 +94,7 @@ tw_gwprod *tw_gwprod_start(struct ev_loop *loop, const tw_config *cfg, char *err
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
-    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_log_cb(conf, tw_kafka_log);
     if (!(p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e))) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "Kafka producer: %s", e);

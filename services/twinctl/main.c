@@ -154,7 +154,7 @@ rd_kafka_t *twctl_producer(const char *what, const char *client_id, const char *
         fprintf(stderr, "twinctl %s: %s\n", what, err);
         return NULL;
     }
-    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+    rd_kafka_conf_set_log_cb(conf, tw_kafka_log);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
         rd_kafka_conf_destroy(conf);
