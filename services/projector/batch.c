@@ -2,6 +2,7 @@
  * writes are built by write.c. Two round trips per batch, none per event. */
 #include "batch.h"
 #include "batch_int.h"
+#include "provenance.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,12 @@ void tw_batch_clear(tw_batch *b)
     clear_known(b);
     tw_arena_reset(b->arena); /* the events, their canonical bytes, the maps' keys */
     b->nanchors = 0;
+}
+
+void tw_batch_set_provenance(tw_batch *b, struct tw_keyring *keys, int require)
+{
+    b->keyring = keys;
+    b->require_provenance = require;
 }
 
 void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32])
@@ -199,6 +206,19 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
     if (!(e->canon = tw_arena_alloc(b->arena, n)))
         return -1;
     e->canon_len = twinwatch__v1__event__pack(e->ev, e->canon);
+    /* who sent it: gateway, twinctl or direct; a signature must verify */
+    tw_provenance pv;
+    tw_provenance_read(m, &pv);
+    if (tw_provenance_check(b->keyring, &pv, e->ev->agency_code, e->canon, e->canon_len,
+                            b->require_provenance, &b->scratch) < 0)
+        return reject(b, e);
+    size_t plen = strlen(pv.who) + 1;
+    if (!(e->prov = tw_arena_alloc(b->arena, plen)) ||
+        (pv.has_sig && !(e->sig = tw_arena_alloc(b->arena, TW_SIG_LEN))))
+        return -1;
+    memcpy(e->prov, pv.who, plen);
+    if (pv.has_sig)
+        memcpy(e->sig, pv.sig, TW_SIG_LEN);
     return 0;
 }
 

@@ -42,6 +42,11 @@ void tw_batch_free(tw_batch *b);
  * onto when written; the owner updates them from tw_batch_parts after a
  * commit, and re-reads them from PostgreSQL after a failure. */
 void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32]);
+/* Where signatures are checked (provenance.h; shared by the lanes, not
+ * owned) and whether an event must show where it came from
+ * (ingest.require_provenance). */
+struct tw_keyring;
+void tw_batch_set_provenance(tw_batch *b, struct tw_keyring *keys, int require);
 /* Adds a published anchor (a partition's chain head at offset) for the
  * batch's transaction to record in audit.anchor; tw_batch_clear forgets
  * them. Returns -1 when the batch holds TW_MAX_PARTS already. */

@@ -18,6 +18,8 @@ typedef struct tw_entry {
     size_t canon_len;
     uint8_t prev[TW_CHAIN_HASH_LEN], hash[TW_CHAIN_HASH_LEN]; /* its chain link, when accepted */
     tw_reject *rej; /* why, when rejected (in the batch's arena) */
+    char *prov;     /* provenance (provenance.h), in the arena */
+    uint8_t *sig;   /* the agency's signature (TW_SIG_LEN bytes, in the arena), or NULL */
     int rejected, accepted, duplicate, stale;
 } tw_entry;
 
@@ -89,6 +91,8 @@ struct tw_batch {
     int32_t anchor_part[TW_MAX_PARTS];
     int64_t anchor_off[TW_MAX_PARTS];
     uint8_t anchor_hash[TW_MAX_PARTS][TW_CHAIN_HASH_LEN];
+    struct tw_keyring *keyring; /* the agencies' keys (the lanes'), for signed events */
+    int require_provenance;
     int careful;                      /* look up every event id before applying */
     int recheck;                      /* not careful, and an event failed a stateful check */
     read_stmt read_kind[READ__COUNT]; /* what each statement sent reads */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "provenance.h"
 
 /* After a batch failed because an event id was logged already, this many
  * batches look every id up first (a re-delivery comes in runs). */
@@ -41,7 +42,8 @@ struct tw_lanes {
     int n;
     int64_t max_events, max_cache;
     double max_s;
-    ev_timer idle_check; /* a connection dropped while its lane is idle */
+    ev_timer idle_check;        /* a connection dropped while its lane is idle */
+    struct tw_keyring *keyring; /* agencies' signing keys, for every lane's batches */
     lane l[TW_MAX_LANES];
 };
 
@@ -154,6 +156,10 @@ tw_lanes *tw_lanes_new(struct ev_loop *loop, const tw_config *cfg, const char *t
     ls->max_events = tw_config_int(cfg, "batch.max_events");
     ls->max_cache = tw_config_int(cfg, "cache.max_entries");
     ls->max_s = (double)tw_config_int(cfg, "batch.max_ms") / 1000.0;
+    if (!(ls->keyring = tw_keyring_new(tw_config_str(cfg, "pg.conninfo")))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     ev_timer_init(&ls->idle_check, on_idle_check, 1.0, 1.0);
     ls->idle_check.data = ls;
     ev_timer_start(loop, &ls->idle_check);
@@ -172,6 +178,10 @@ tw_lanes *tw_lanes_new(struct ev_loop *loop, const tw_config *cfg, const char *t
         }
         tw_batch_set_heads(l->open, tw_parts_heads(ps));
         tw_batch_set_heads(l->flight, tw_parts_heads(ps));
+        tw_batch_set_provenance(l->open, ls->keyring,
+                                tw_config_bool(cfg, "ingest.require_provenance"));
+        tw_batch_set_provenance(l->flight, ls->keyring,
+                                tw_config_bool(cfg, "ingest.require_provenance"));
         PGconn *c = tw_pg_connect_pipeline(tw_config_str(cfg, "pg.conninfo"), PG_APP, PG_OPTIONS,
                                            err, errlen);
         if (!c)
@@ -201,6 +211,7 @@ void tw_lanes_free(tw_lanes *ls)
         if (l->pg)
             PQfinish(l->pg);
     }
+    tw_keyring_free(ls->keyring);
     free(ls);
 }
 

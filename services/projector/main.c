@@ -31,6 +31,9 @@ static const tw_conf_def settings[] = {
     {"http.address", TW_CONF_STRING, "0.0.0.0", 1, 0, "address /metrics and /healthz listen on"},
     {"health.stall_ms", TW_CONF_INT, "60000", 1000, 3600000,
      "/healthz fails when events wait and no batch has committed for this long"},
+    {"ingest.require_provenance", TW_CONF_BOOL, "false", 0, 0,
+     "dead-letter (unauthenticated) an event neither from the gateway or twinctl publish nor "
+     "signed by its agency's key (twinctl keys add)"},
     {"audit.anchor_interval_s", TW_CONF_INT, "300", 1, 86400,
      "publish the partitions' chain heads to twinwatch.audit-anchors.v1 this often (and at stop)"},
     {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chain.h"
+#include "provenance.h"
 #include "date.h"
 
 enum {
@@ -31,6 +32,8 @@ enum {
     L_PAYLOAD,
     L_PREV,
     L_HASH,
+    L_PROV,
+    L_SIG,
     /* ingest.partition_offset's chain heads */
     H_PART,
     H_OFF,
@@ -94,6 +97,7 @@ static uint32_t oid_of(int i)
     case L_PAYLOAD:
     case L_PREV:
     case L_HASH:
+    case L_SIG:
     case H_HEAD:
     case A_HASH:
     case D_KEY:
@@ -164,11 +168,12 @@ static void add_row(tw_batch *b, int t, const void *row)
 static const char *SQL_LOG =
     "INSERT INTO audit.event_log (event_id, topic, kafka_partition, kafka_offset,"
     " event_type, agency_code, locality_code, pledge_id, occurred_at, recorded_at, source_system,"
-    " source_ref, payload, prev_hash, hash) SELECT unnest($2::uuid[]), $1, unnest($3::int4[]), "
-    "unnest($4::int8[]),"
+    " source_ref, payload, prev_hash, hash, provenance, signature) SELECT unnest($2::uuid[]), $1,"
+    " unnest($3::int4[]), unnest($4::int8[]),"
     " unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),"
     " unnest($9::timestamptz[]), unnest($10::timestamptz[]), unnest($11::text[]),"
-    " unnest($12::text[]), unnest($13::bytea[]), unnest($14::bytea[]), unnest($15::bytea[])";
+    " unnest($12::text[]), unnest($13::bytea[]), unnest($14::bytea[]), unnest($15::bytea[]),"
+    " unnest($16::text[]), unnest($17::bytea[])";
 
 /* The chain heads beside the offsets, whose rows the compare-and-set has
  * locked: the stored head is the truth a restarted projector goes on from. */
@@ -224,8 +229,9 @@ static int chain_events(tw_batch *b)
         if (!bp)
             return -1;
         memcpy(e->prev, bp->head, sizeof e->prev);
-        if (tw_chain_event(e->prev, e->id, b->topic, e->rkm->partition, e->rkm->offset, e->canon,
-                           e->canon_len, e->hash) < 0)
+        if (tw_chain_event_prov(e->prev, e->id, b->topic, e->rkm->partition, e->rkm->offset,
+                                e->canon, e->canon_len, e->prov, e->sig, e->sig ? TW_SIG_LEN : 0,
+                                e->hash) < 0)
             return -1;
         memcpy(bp->head, e->hash, sizeof bp->head);
         bp->head_offset = e->rkm->offset;
@@ -257,6 +263,11 @@ static void fill_log_and_dead(tw_batch *b)
             tw_pgarr_bytes(&w[L_PAYLOAD], e->canon, e->canon_len);
             tw_pgarr_bytes(&w[L_PREV], e->prev, sizeof e->prev);
             tw_pgarr_bytes(&w[L_HASH], e->hash, sizeof e->hash);
+            tw_pgarr_text(&w[L_PROV], e->prov);
+            if (e->sig)
+                tw_pgarr_bytes(&w[L_SIG], e->sig, TW_SIG_LEN);
+            else
+                tw_pgarr_null(&w[L_SIG]);
         } else if (e->rejected && !e->stale) {
             const tw_event *ev = e->ev;
             tw_pgarr_int4(&w[D_PART], m->partition);
@@ -407,7 +418,7 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
      * it, before it writes anything, and not by whatever key the new owner
      * wrote first. The rows it locks are this projector's partitions'. */
     if (queue(b, pipe, SQL_OFFSETS, 1, O_PART, O_DUP) < 0 ||
-        queue(b, pipe, SQL_LOG, 1, L_ID, L_HASH) < 0 ||
+        queue(b, pipe, SQL_LOG, 1, L_ID, L_SIG) < 0 ||
         queue(b, pipe, SQL_HEADS, 1, H_PART, H_HEAD) < 0 ||
         queue(b, pipe, SQL_ANCHOR, 1, A_PART, A_HASH) < 0 ||
         queue(b, pipe, SQL_DEAD, 1, D_PART, D_PAYLOAD) < 0 ||

@@ -61,7 +61,8 @@ grep -q '^chain operator: ' "$T/clean.out" || fail "no operator chain in: $(cat 
 sql_heads=$(q "WITH RECURSIVE r AS (
     SELECT topic, kafka_partition, kafka_offset, seq,
            row_number() OVER (PARTITION BY topic, kafka_partition ORDER BY kafka_offset, seq) AS n,
-           audit.event_canonical(event_id, topic, kafka_partition, kafka_offset, payload) AS c
+           audit.event_canonical(event_id, topic, kafka_partition, kafka_offset, payload,
+                                 provenance, signature) AS c
       FROM audit.event_log),
   h AS (SELECT topic, kafka_partition, n, sha256(decode(repeat('00', 32), 'hex') || c) AS hash
           FROM r WHERE n = 1
@@ -201,7 +202,8 @@ tamper "UPDATE audit.event_log SET payload = set_byte(payload, 5, get_byte(paylo
           FOR r IN SELECT * FROM audit.event_log WHERE kafka_partition = 5 ORDER BY kafka_offset LOOP
             UPDATE audit.event_log SET prev_hash = h,
                    hash = sha256(h || audit.event_canonical(r.event_id, r.topic, r.kafka_partition,
-                                                            r.kafka_offset, r.payload))
+                                                            r.kafka_offset, r.payload,
+                                                            r.provenance, r.signature))
              WHERE seq = r.seq RETURNING hash INTO h;
           END LOOP;
           UPDATE ingest.partition_offset SET chain_head = h WHERE kafka_partition = 5;
