@@ -193,6 +193,13 @@ slow=$($C slow "$URL2/v1/events" "$NOIVU" "$T/three.jsonl" 15)
 [[ $slow =~ ^cut\ after\ [0-9]+\ s.*408 ]] || fail "a client sending a byte a second is cut with 408: $slow"
 assert_eq "$(topic_count)" $((before + 1)) "a cut request publishes nothing"
 
+# ---- connections are bounded: beyond http.max_connections, closed at once ----
+PORT5=$(tw_free_port)
+start_gateway gw5 "$PORT5" --set http.max_connections=5
+conn=$($C connlimit "http://127.0.0.1:$PORT5/" 5)
+[[ $conn == "held: HTTP/1.1 200 OK; extra: closed" ]] || fail "connection bound: $conn"
+tw_stop_pid "$T/gw5.pid"
+
 # ---- Kafka down: 503 with Retry-After, nothing counted; the retry counts once ----
 PORT3=$(tw_free_port)
 start_gateway gw3 "$PORT3" --set ingest.ack_timeout_ms=2000
@@ -203,7 +210,9 @@ broker() {
 s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
 s.sendall((sys.argv[2] + "\n").encode()); print(s.makefile().readline().strip())' "$T/broker/control.sock" "$*"
 }
-[[ $(broker down 1) == ok* ]] || fail "devbroker down"
+# the broker goes down while the request's body is arriving
+mid=$($C midway "http://127.0.0.1:$PORT3/v1/events" "$NOIVU" "$T/later.jsonl" "$T/broker/control.sock" "down 1")
+[[ $mid =~ ^503\ Retry-After:\ [1-9] ]] || fail "Kafka stopped mid-request: 503 with Retry-After: $mid"
 post 503 "$NOIVU" application/x-ndjson "$T/later.jsonl" "http://127.0.0.1:$PORT3/v1/events"
 [[ $(sed -n 2p "$T/resp") =~ ^Retry-After:\ [1-9] ]] || fail "503 has Retry-After: $(cat "$T/resp")"
 [[ $(broker up 1) == ok* ]] || fail "devbroker up"

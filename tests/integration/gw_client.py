@@ -12,6 +12,10 @@ gateway's tests (tests/integration/gateway.sh).
       "cut after S s, sent B of T bytes: FIRST_LINE" or "sent whole: FIRST_LINE"
   burst URL TOKEN N BODY_FILE
       N GET /v1/feed then one POST on one connection; prints the statuses
+  midway URL TOKEN BODY_FILE CONTROL_SOCKET COMMAND
+      half the body, then a devbroker control COMMAND, then the rest
+  connlimit URL N
+      N connections held open, then one more: closed, or served?
   topic BROKERS TOPIC [OUT]
       prints the number of messages on TOPIC and how many carry the
       gateway's header; with OUT, writes every value length-delimited there
@@ -152,6 +156,59 @@ def cmd_burst(args):
     print(" ".join(out))
 
 
+def control(sock_path, cmd):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall((cmd + "\n").encode())
+    reply = s.makefile().readline().strip()
+    s.close()
+    if not reply.startswith("ok"):
+        raise SystemExit("devbroker refused %r: %s" % (cmd, reply))
+
+
+def cmd_midway(args):
+    """POST BODY_FILE, sending half the body, then the devbroker's COMMAND on
+    its control socket, then the rest; prints the status and Retry-After."""
+    url, token, body_file, sock_path, command = args[:5]
+    u = urllib.parse.urlsplit(url)
+    with open(body_file, "rb") as f:
+        body = f.read()
+    head = ("POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+            "Content-Type: application/x-ndjson\r\nContent-Length: %d\r\n"
+            "Connection: close\r\n\r\n" % (u.path, u.hostname, token, len(body))).encode()
+    s = socket.create_connection((u.hostname, u.port), timeout=60)
+    s.sendall(head + body[:len(body) // 2])
+    time.sleep(0.3)
+    control(sock_path, command)
+    s.sendall(body[len(body) // 2:])
+    r = http.client.HTTPResponse(s)
+    r.begin()
+    r.read()
+    print(r.status, "Retry-After: %s" % (r.getheader("Retry-After") or "-"))
+
+
+def cmd_connlimit(args):
+    """Opens N connections and keeps them; then one more must be closed at
+    once. Prints "kept K of N, extra closed" or "... extra served"."""
+    url, n = args[0], int(args[1])
+    u = urllib.parse.urlsplit(url)
+    held = [socket.create_connection((u.hostname, u.port), timeout=10) for _ in range(n)]
+    time.sleep(0.5)
+    extra = socket.create_connection((u.hostname, u.port), timeout=10)
+    extra.sendall(("GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n" % u.hostname).encode())
+    try:
+        data = extra.recv(100)
+    except OSError:
+        data = b""
+    # the held ones still work: the first answers a request
+    held[0].sendall(("GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n" % u.hostname).encode())
+    first = held[0].recv(100).split(b"\r\n")[0].decode(errors="replace")
+    for h in held:
+        h.close()
+    print("held: %s; extra: %s" % (first, "closed" if not data else data.split(b"\r\n")[0].decode()))
+
+
 def cmd_topic(args):
     from confluent_kafka import Consumer, TopicPartition
     brokers, topic = args[0], args[1]
@@ -203,4 +260,4 @@ def cmd_topic(args):
 
 if __name__ == "__main__":
     {"req": cmd_req, "concurrent": cmd_concurrent, "slow": cmd_slow,
-     "topic": cmd_topic, "burst": cmd_burst}[sys.argv[1]](sys.argv[2:])
+     "topic": cmd_topic, "burst": cmd_burst, "midway": cmd_midway, "connlimit": cmd_connlimit}[sys.argv[1]](sys.argv[2:])
