@@ -43,6 +43,9 @@ static const tw_conf_def settings[] = {
     {"topic", TW_CONF_STRING, TW_TOPIC_EVENTS, 1, 0, "topic the events go to"},
     {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
      "libpq connection string, as role twinwatch_gateway (empty: PG* variables)"},
+    {"provenance.secret_file", TW_CONF_STRING, "", 0, 0,
+     "a secret (>= 32 bytes) shared with the projectors' ingest.gateway_secret_file: each "
+     "message gets an HMAC, so no other producer can pass for the gateway"},
     {"shutdown.flush_ms", TW_CONF_INT, "5000", 0, 600000,
      "how long a stop waits for Kafka to acknowledge what is in flight"},
     {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},

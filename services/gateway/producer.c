@@ -28,6 +28,8 @@ struct tw_gwprod {
     tw_kafka_wakeup wake;
     const char *topic;
     int brokers_down;
+    uint8_t secret[TW_SECRET_MAX]; /* provenance.secret_file, shared with the projectors */
+    size_t secret_len;
 };
 
 static void batch_settle(batch *b)
@@ -83,6 +85,16 @@ tw_gwprod *tw_gwprod_start(struct ev_loop *loop, const tw_config *cfg, char *err
     }
     p->loop = loop;
     p->topic = tw_config_str(cfg, "topic");
+    if (*tw_config_str(cfg, "provenance.secret_file")) {
+        int n = tw_secret_load(tw_config_str(cfg, "provenance.secret_file"), p->secret,
+                               sizeof p->secret, e, sizeof e);
+        if (n < 0) {
+            snprintf(err, errlen, "provenance.secret_file: %s", e);
+            free(p);
+            return NULL;
+        }
+        p->secret_len = (size_t)n;
+    }
     snprintf(timeout, sizeof timeout, "%lld",
              (long long)tw_config_int(cfg, "ingest.ack_timeout_ms"));
     if (!(conf = tw_kafka_producer_conf(tw_config_str(cfg, "kafka.brokers"), "twinwatch-gateway",
@@ -125,10 +137,15 @@ int tw_gwprod_send(tw_gwprod *p, size_t n, uint8_t **values, const size_t *lens,
     b->fn = fn;
     b->arg = arg;
     for (i = 0; i < n; i++) {
+        /* the MAC proves to the projectors that the gateway wrote the header */
+        uint8_t mac[TW_MAC_LEN];
+        if (p->secret_len)
+            tw_gateway_mac(p->secret, p->secret_len, token_id, values[i], lens[i], mac);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(p->topic), RD_KAFKA_V_KEY(keys[i], strlen(keys[i])),
             RD_KAFKA_V_VALUE(values[i], lens[i]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
             RD_KAFKA_V_HEADER(TW_HDR_GATEWAY_TOKEN, token_id, (ssize_t)strlen(token_id)),
+            RD_KAFKA_V_HEADER(TW_HDR_GATEWAY_MAC, mac, p->secret_len ? TW_MAC_LEN : 0),
             RD_KAFKA_V_OPAQUE(b), RD_KAFKA_V_END);
         if (e) {
             b->err = e;

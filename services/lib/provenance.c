@@ -20,9 +20,15 @@ void tw_provenance_read(const rd_kafka_message_t *m, tw_provenance *p)
     snprintf(p->who, sizeof p->who, "direct");
     if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs)
         return;
-    if (rd_kafka_header_get_last(hdrs, TW_HDR_GATEWAY_TOKEN, &v, &n) == 0 && v && n > 0)
+    if (rd_kafka_header_get_last(hdrs, TW_HDR_GATEWAY_TOKEN, &v, &n) == 0 && v && n > 0) {
         snprintf(p->who, sizeof p->who, "gateway:%.*s", (int)n, (const char *)v);
-    else if (rd_kafka_header_get_last(hdrs, TW_HDR_OPERATOR, &v, &n) == 0 && v && n > 0)
+        snprintf(p->token_id, sizeof p->token_id, "%.*s", (int)n, (const char *)v);
+        if (rd_kafka_header_get_last(hdrs, TW_HDR_GATEWAY_MAC, &v, &n) == 0 && v &&
+            n == TW_MAC_LEN) {
+            memcpy(p->mac, v, TW_MAC_LEN);
+            p->has_mac = 1;
+        }
+    } else if (rd_kafka_header_get_last(hdrs, TW_HDR_OPERATOR, &v, &n) == 0 && v && n > 0)
         snprintf(p->who, sizeof p->who, "twinctl:%.*s", (int)n, (const char *)v);
     if (rd_kafka_header_get_last(hdrs, TW_HDR_SIGNATURE, &v, &n) == 0 && v) {
         if (n == TW_SIG_LEN) {
@@ -46,6 +52,44 @@ int tw_sig_verify(const uint8_t sig[TW_SIG_LEN], const uint8_t *msg, size_t len,
     return crypto_sign_verify_detached(sig, msg, len, key) == 0;
 }
 
+int tw_secret_load(const char *path, uint8_t *out, size_t cap, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium cannot start");
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read it", path);
+        return -1;
+    }
+    n = fread(out, 1, cap, f);
+    fclose(f);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        n--;
+    if (n < 32) {
+        snprintf(err, errlen, "%s: a secret of at least 32 bytes is needed (openssl rand -hex 32)",
+                 path);
+        return -1;
+    }
+    return (int)n;
+}
+
+void tw_gateway_mac(const uint8_t *secret, size_t slen, const char *token_id, const void *value,
+                    size_t len, uint8_t out[TW_MAC_LEN])
+{
+    crypto_auth_hmacsha256_state st;
+    static const uint8_t zero = 0;
+    crypto_auth_hmacsha256_init(&st, secret, slen);
+    crypto_auth_hmacsha256_update(&st, (const uint8_t *)token_id, strlen(token_id));
+    crypto_auth_hmacsha256_update(&st, &zero, 1);
+    crypto_auth_hmacsha256_update(&st, value, len);
+    crypto_auth_hmacsha256_final(&st, out);
+}
+
 #define RELOAD_MIN_S 2.0 /* a miss reloads the keys at most this often */
 
 typedef struct agency_key {
@@ -60,6 +104,8 @@ struct tw_keyring {
     size_t n;
     double loaded_at; /* 0: never */
     char err[256];
+    uint8_t secret[TW_SECRET_MAX]; /* the gateway's, when set */
+    size_t secret_len;
 };
 
 static double now_s(void)
@@ -77,6 +123,12 @@ tw_keyring *tw_keyring_new(const char *conninfo)
         return NULL;
     }
     return k;
+}
+
+void tw_keyring_set_gateway_secret(tw_keyring *k, const uint8_t *secret, size_t len)
+{
+    k->secret_len = len < sizeof k->secret ? len : sizeof k->secret;
+    memcpy(k->secret, secret, k->secret_len);
 }
 
 void tw_keyring_free(tw_keyring *k)
@@ -147,8 +199,17 @@ static int verified(const tw_keyring *k, const char *agency, const uint8_t *sig,
 }
 
 int tw_provenance_check(tw_keyring *k, const tw_provenance *p, const char *agency,
-                        const uint8_t *canon, size_t len, int require, tw_reject *rej)
+                        const uint8_t *canon, size_t len, const void *value, size_t vlen,
+                        int require, tw_reject *rej)
 {
+    if (p->token_id[0] && k && k->secret_len) {
+        uint8_t mac[TW_MAC_LEN];
+        tw_gateway_mac(k->secret, k->secret_len, p->token_id, value, vlen, mac);
+        if (!p->has_mac || sodium_memcmp(mac, p->mac, TW_MAC_LEN) != 0)
+            return tw_reject_set(rej, TW_R_BAD_SIGNATURE,
+                                 "a %s header without the gateway's valid %s: not from the gateway",
+                                 TW_HDR_GATEWAY_TOKEN, TW_HDR_GATEWAY_MAC);
+    }
     if (p->bad_header)
         return tw_reject_set(rej, TW_R_BAD_SIGNATURE,
                              "the %s header is not a %d-byte Ed25519 signature", TW_HDR_SIGNATURE,

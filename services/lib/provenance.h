@@ -15,9 +15,12 @@
 #define TW_HDR_GATEWAY_TOKEN "tw-gateway-token" /* the gateway: its token's id */
 #define TW_HDR_OPERATOR      "tw-operator"      /* twinctl publish: the operator */
 #define TW_HDR_SIGNATURE     "tw-signature"     /* a direct producer: Ed25519, 64 bytes */
+#define TW_HDR_GATEWAY_MAC   "tw-gateway-mac"   /* the gateway: HMAC-SHA256, 32 bytes */
 
 #define TW_SIG_LEN        64
 #define TW_KEY_LEN        32
+#define TW_MAC_LEN        32
+#define TW_SECRET_MAX     128
 #define TW_PROVENANCE_MAX 160
 
 /* What the headers of a message say. */
@@ -25,7 +28,10 @@ typedef struct tw_provenance {
     char who[TW_PROVENANCE_MAX]; /* "gateway:12", "twinctl:alice" or "direct" */
     int has_sig;
     uint8_t sig[TW_SIG_LEN];
-    int bad_header; /* a signature header that is not 64 bytes */
+    int has_mac;
+    uint8_t mac[TW_MAC_LEN];
+    char token_id[64]; /* of the gateway's header, "" when none */
+    int bad_header;    /* a signature header that is not 64 bytes */
 } tw_provenance;
 
 /* Reads m's headers into p (m may have none). */
@@ -36,6 +42,18 @@ void tw_provenance_read(const rd_kafka_message_t *m, tw_provenance *p);
 int tw_sig_verify(const uint8_t sig[TW_SIG_LEN], const uint8_t *msg, size_t len,
                   const uint8_t key[TW_KEY_LEN]);
 
+/* The secret the gateway and the projectors share (a file of at least 32
+ * bytes, e.g. 64 hex digits, read as it is), so that a producer other than
+ * the gateway cannot claim gateway:<token id>. Returns its length, or -1
+ * with the reason in err. */
+int tw_secret_load(const char *path, uint8_t *out, size_t cap, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* HMAC-SHA256(secret, token_id || 0x00 || value): the gateway's mark on a
+ * message it publishes for a token. */
+void tw_gateway_mac(const uint8_t *secret, size_t slen, const char *token_id, const void *value,
+                    size_t len, uint8_t out[TW_MAC_LEN]);
+
 /* The agencies' registered public keys (gateway.agency_key), read from
  * PostgreSQL when first needed and again when a signature finds no key that
  * verifies it (a key just added), at most every few seconds: a blocking
@@ -43,14 +61,20 @@ int tw_sig_verify(const uint8_t sig[TW_SIG_LEN], const uint8_t *msg, size_t len,
 typedef struct tw_keyring tw_keyring;
 tw_keyring *tw_keyring_new(const char *conninfo);
 void tw_keyring_free(tw_keyring *k);
+/* With the gateway's secret set (copied), a gateway:<token id> provenance
+ * needs a valid tw-gateway-mac; without, the header is trusted (Kafka ACLs
+ * then must keep other producers from writing it). */
+void tw_keyring_set_gateway_secret(tw_keyring *k, const uint8_t *secret, size_t len);
 
 /* Judges an event's provenance: 0, or -1 with rej set to bad_signature (a
  * signature header that is not 64 bytes, or a signature no key of the
- * event's agency verifies over canon, the event's canonical bytes) or, when
+ * event's agency verifies over canon, the event's canonical bytes; a gateway
+ * header whose MAC over value, the message as sent, does not verify) or, when
  * require is set, unauthenticated (no gateway, twinctl or signature). A
  * keyring that cannot reach the database counts as no key: bad_signature,
  * with the reason in the message. */
 int tw_provenance_check(tw_keyring *k, const tw_provenance *p, const char *agency,
-                        const uint8_t *canon, size_t len, int require, tw_reject *rej);
+                        const uint8_t *canon, size_t len, const void *value, size_t vlen,
+                        int require, tw_reject *rej);
 
 #endif

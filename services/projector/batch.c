@@ -209,8 +209,8 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
     /* who sent it: gateway, twinctl or direct; a signature must verify */
     tw_provenance pv;
     tw_provenance_read(m, &pv);
-    if (tw_provenance_check(b->keyring, &pv, e->ev->agency_code, e->canon, e->canon_len,
-                            b->require_provenance, &b->scratch) < 0)
+    if (tw_provenance_check(b->keyring, &pv, e->ev->agency_code, e->canon, e->canon_len, m->payload,
+                            m->len, b->require_provenance, &b->scratch) < 0)
         return reject(b, e);
     size_t plen = strlen(pv.who) + 1;
     if (!(e->prov = tw_arena_alloc(b->arena, plen)) ||

@@ -160,6 +160,17 @@ tw_lanes *tw_lanes_new(struct ev_loop *loop, const tw_config *cfg, const char *t
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (*tw_config_str(cfg, "ingest.gateway_secret_file")) {
+        uint8_t secret[TW_SECRET_MAX];
+        char why[300];
+        int n = tw_secret_load(tw_config_str(cfg, "ingest.gateway_secret_file"), secret,
+                               sizeof secret, why, sizeof why);
+        if (n < 0) {
+            snprintf(err, errlen, "ingest.gateway_secret_file: %s", why);
+            goto fail;
+        }
+        tw_keyring_set_gateway_secret(ls->keyring, secret, (size_t)n);
+    }
     ev_timer_init(&ls->idle_check, on_idle_check, 1.0, 1.0);
     ls->idle_check.data = ls;
     ev_timer_start(loop, &ls->idle_check);

@@ -34,6 +34,9 @@ static const tw_conf_def settings[] = {
     {"ingest.require_provenance", TW_CONF_BOOL, "false", 0, 0,
      "dead-letter (unauthenticated) an event neither from the gateway or twinctl publish nor "
      "signed by its agency's key (twinctl keys add)"},
+    {"ingest.gateway_secret_file", TW_CONF_STRING, "", 0, 0,
+     "the secret shared with the gateway (its provenance.secret_file): gateway provenance then "
+     "needs its MAC (empty: the tw-gateway-token header is trusted, as Kafka ACLs allow)"},
     {"audit.anchor_interval_s", TW_CONF_INT, "300", 1, 86400,
      "publish the partitions' chain heads to twinwatch.audit-anchors.v1 this often (and at stop)"},
     {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},

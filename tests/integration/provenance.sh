@@ -8,6 +8,8 @@
 # equals the dead letters; audit verify passes, then catches a tampered
 # signature. A second database projected without require_provenance
 # accepts the unsigned events as direct and still refuses the bad signature.
+# With the secret the gateway and the projector share, a direct producer
+# that writes the gateway's header is refused (bad_signature).
 . "$(dirname "$0")/harness.sh"
 harness_up
 S=$TW_ROOT/ops/sample
@@ -27,15 +29,17 @@ expect 1 'registered already' "$TWINCTL" keys add --agency SO-NOIVU --by tester 
 echo "not a key" >"$T/bad.pub"
 expect 1 'not an Ed25519 public key' "$TWINCTL" keys add --agency SO-NOIVU --by tester "$T/bad.pub"
 
+openssl rand -hex 32 >"$T/gw.secret"
 PORT=$(tw_free_port)
 PGUSER=twinwatch_gateway "$TW_BUILD/bin/gateway" --set kafka.brokers="$KAFKA_BROKERS" \
-  --set http.address=127.0.0.1 --set http.port="$PORT" >>"$T/gw.log" 2>&1 </dev/null &
+  --set http.address=127.0.0.1 --set http.port="$PORT" --set provenance.secret_file="$T/gw.secret" \
+  >>"$T/gw.log" 2>&1 </dev/null &
 echo $! >"$T/gw.pid"
-start_projector proj --set ingest.require_provenance=true
+start_projector proj --set ingest.require_provenance=true --set ingest.gateway_secret_file="$T/gw.secret"
 
 # five sets of two heartbeats of SO-NOIVU, one set per door
 NOW_MS=$(($(date +%s) * 1000))
-for set in gw ctl signed unsigned wrong; do
+for set in gw ctl signed unsigned wrong forged; do
   for i in 1 2; do
     printf '{"agencyCode":"SO-NOIVU","localityCode":"20869","occurredAtMs":"%s","sourceSystem":"snv-export","sourceRef":"%s-%d","feedHeartbeat":{}}\n' \
       "$NOW_MS" "$set" "$i"
@@ -45,9 +49,10 @@ for _ in $(seq 1 50); do grep -q "listening on" "$T/gw.log" && break; sleep 0.1;
 $C req POST "http://127.0.0.1:$PORT/v1/events" "$TOKEN" application/x-ndjson "$T/gw.jsonl" >"$T/resp"
 [ "$(head -n 1 "$T/resp")" = 200 ] || fail "gateway: $(cat "$T/resp")"
 "$TWINCTL" publish "$T/ctl.jsonl" >/dev/null
-for set in signed unsigned wrong; do
+for set in signed unsigned wrong forged; do
   "$TWINCTL" publish --topic "scratch.$set" "$T/$set.jsonl" >/dev/null
   mode=$set
+  [ "$set" = forged ] && mode=forged-gateway
   assert_eq "$($SIGN produce "$KAFKA_BROKERS" "scratch.$set" "$TOPIC" "$mode" "$T/agency.key")" 2 \
     "$set: produced directly"
 done
@@ -67,6 +72,7 @@ assert_eq "$(prov_of unsigned)" "" "unsigned direct: not logged"
 assert_eq "$(dead_of unsigned)" "unauthenticated unauthenticated" "unsigned direct: dead letters"
 assert_eq "$(prov_of wrong)" "" "wrongly signed: not logged"
 assert_eq "$(dead_of wrong)" "bad_signature bad_signature" "wrongly signed: dead letters"
+assert_eq "$(dead_of forged)" "bad_signature bad_signature" "the gateway's header without its MAC"
 
 # the agency reads the same in its feed
 $C req GET "http://127.0.0.1:$PORT/v1/feed" "$TOKEN" >"$T/resp"
