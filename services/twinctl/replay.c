@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "pg.h"
+#include "provenance.h"
 #include "twinctl.h"
 
 typedef struct {
@@ -44,8 +45,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-/* Sends every row; 0 once the broker acknowledged them all. */
-static int send_all(replay_row *rows, int n)
+/* Sends every row; 0 once the broker acknowledged them all. The operator
+ * replaying vouches for the events: they are logged as twinctl:<by>
+ * (provenance.h), whatever door they first came through. */
+static int send_all(replay_row *rows, int n, const char *by)
 {
     rd_kafka_t *rk = twctl_producer("dlq replay", "twinctl-dlq-replay", "5", on_delivery);
     int sent = 0;
@@ -58,6 +61,7 @@ static int send_all(replay_row *rows, int n)
                     rk, RD_KAFKA_V_TOPIC(r->topic),
                     RD_KAFKA_V_KEY(r->has_key ? r->key : NULL, r->has_key ? r->key_len : 0),
                     RD_KAFKA_V_VALUE((void *)r->payload, r->payload_len),
+                    RD_KAFKA_V_HEADER(TW_HDR_OPERATOR, by, (ssize_t)strlen(by)),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(r),
                     RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(rk, 100);
@@ -315,7 +319,7 @@ int twctl_dlq_replay(int argc, char **argv)
                    rows[i].topic);
         printf("dry run: nothing sent, nothing recorded\n");
         rc = TW_EXIT_OK;
-    } else if (send_all(rows, n) < 0) {
+    } else if (send_all(rows, n, by) < 0) {
         fprintf(stderr, "twinctl dlq replay: not recorded; the rows stay waiting (a second "
                         "replay is safe: an event accepted twice counts once)\n");
     } else if (record(pg, rows, n, by, reason, agency, note) < 0 ||

@@ -94,6 +94,11 @@ psql -XAtq -v ON_ERROR_STOP=1 -c "SET session_replication_role = replica;
    WHERE seq = $SEQ"
 expect 0 'every chain intact' "$TWINCTL" audit verify
 
+# an operator who replays the unauthenticated dead letters vouches for them
+"$TWINCTL" dlq replay --reason unauthenticated --by fixer >/dev/null
+"$TWINCTL" wait --caught-up --timeout 60 >/dev/null || fail "projector did not catch up after the replay"
+assert_eq "$(prov_of unsigned)" "twinctl:fixer twinctl:fixer" "replayed by an operator: twinctl:<operator>"
+
 # without require_provenance (a second database, a second group): unsigned
 # direct events are accepted as direct; a bad signature is still refused
 harness_db noreq
