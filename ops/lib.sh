@@ -8,7 +8,7 @@ TW_PACKAGES="build-essential cmake pkg-config librdkafka-dev libpq-dev libprotob
   protobuf-c-compiler libev-dev libjansson-dev libssl-dev libcmocka-dev libmicrohttpd-dev
   postgresql-15 postgresql-client-15 kcat python3 python3-confluent-kafka python3-psycopg2
   python3-protobuf protobuf-compiler procps util-linux tzdata docker-compose python3-yaml
-  systemd libsodium-dev openssl curl"
+  systemd libsodium-dev openssl curl python3-cryptography"
 
 tw_say() { printf '%s\n' "$*" >&2; }
 tw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
