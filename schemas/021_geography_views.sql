@@ -279,3 +279,20 @@ REVOKE ALL ON supervision.locality_overview, supervision.district_overview,
   supervision.province_overview FROM PUBLIC;
 GRANT SELECT ON supervision.locality_overview, supervision.district_overview,
   supervision.province_overview TO twinwatch_supervisor, twinwatch_sentinel;
+
+-- Every code linked to p_code through the lineage, either way, p_code
+-- included: where the projector looks for the twinnings an event under
+-- p_code may belong to (a superset; the state machine picks).
+CREATE FUNCTION ref.related_codes(p_code text) RETURNS SETOF text LANGUAGE sql STABLE AS $$
+  WITH RECURSIVE c (code) AS (
+    SELECT p_code
+    UNION
+    SELECT x FROM c, LATERAL (SELECT g.new_code FROM ref.unit_lineage g
+                               WHERE g.old_code = c.code AND g.new_code IS NOT NULL
+                              UNION ALL
+                              SELECT g.old_code FROM ref.unit_lineage g
+                               WHERE g.new_code = c.code) n(x)
+    WHERE (SELECT level FROM ref.unit_version WHERE code = x LIMIT 1) NOT IN ('province'))
+  SELECT code FROM c $$;
+ALTER FUNCTION ref.related_codes(text) OWNER TO twinwatch_owner;
+GRANT EXECUTE ON FUNCTION ref.related_codes(text) TO twinwatch_projector;

@@ -144,6 +144,20 @@ int tw_geo_parse_day(const char *s, int32_t *day)
     return tw_date_parse(s, day);
 }
 
+int tw_geo_add_row(tw_geo *g, const char *kind, const char *code, const char *from,
+                   const char *third, const char *fourth)
+{
+    int32_t d1, d2 = 0;
+    if (tw_geo_parse_day(from, &d1) < 0)
+        return -1;
+    if (*kind == 'v')
+        return third && tw_geo_parse_day(third, &d2) == 0 ? tw_geo_add_version(g, code, d1, d2)
+                                                          : -1;
+    if (third && (!fourth || tw_geo_parse_day(fourth, &d2) < 0))
+        return -1;
+    return tw_geo_add_lineage(g, code, d1, third, d2);
+}
+
 static int valid_on(const version *x, int32_t day)
 {
     return x->u.from <= day && day <= x->u.to;

@@ -58,6 +58,19 @@ int tw_geo_add_version(tw_geo *g, const char *code, int32_t from, int32_t to)
 int tw_geo_add_lineage(tw_geo *g, const char *old_code, int32_t old_from, const char *new_code,
                        int32_t new_from) __attribute__((warn_unused_result));
 
+/* The query whose rows tw_geo_add_row takes, one per version ('v', code,
+ * valid_from, valid_to, NULL) and lineage row ('l', old_code, old_from,
+ * new_code or NULL, new_from or NULL): the projector and twinctl rebuild
+ * load the same geography the same way. */
+#define TW_GEO_SQL                                                                                 \
+    "SELECT 'v', code, valid_from::text, valid_to::text, NULL FROM ref.unit_version"               \
+    " UNION ALL SELECT 'l', old_code, old_from::text, new_code, new_from::text"                    \
+    " FROM ref.unit_lineage ORDER BY 1 DESC, 2, 3, 4"
+/* Adds one row of TW_GEO_SQL (NULL for SQL NULL). Returns 0, -1 when out of
+ * memory or a date does not parse. Versions come first in that order. */
+int tw_geo_add_row(tw_geo *g, const char *kind, const char *code, const char *from,
+                   const char *third, const char *fourth) __attribute__((warn_unused_result));
+
 /* Parses a PostgreSQL date ("2025-07-01", "-infinity", "infinity"). */
 int tw_geo_parse_day(const char *s, int32_t *day) __attribute__((warn_unused_result));
 

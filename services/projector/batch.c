@@ -23,8 +23,9 @@ tw_batch *tw_batch_new(const char *topic, tw_state *cache)
     b->seen = tw_map_new();
     b->known = tw_map_new();
     b->keys = tw_map_new();
+    b->geo = tw_geo_new();
     b->arena = tw_arena_new(256 * 1024);
-    if (!b->st || !b->seen || !b->known || !b->keys || !b->arena) {
+    if (!b->st || !b->seen || !b->known || !b->keys || !b->geo || !b->arena) {
         tw_batch_free(b);
         return NULL;
     }
@@ -90,6 +91,7 @@ void tw_batch_free(tw_batch *b)
     free(b->e);
     tw_map_free(b->seen);
     tw_map_free(b->known);
+    tw_geo_free(b->geo);
     tw_map_free(b->keys);
     tw_arena_free(b->arena);
     for (int i = 0; i < RA__COUNT; i++)
@@ -235,8 +237,12 @@ static const char *SQL_TWINNINGS =
     " t.visits, t.gift_value_vnd, t.delivered_vnd, t.trainees, t.jobs, t.models_replicated,"
     " t.substantive_activities, t.formal_activities,"
     " coalesce((extract(epoch FROM t.last_activity_at) * 1000)::bigint, 0)"
-    " FROM unnest($1::text[], $2::text[]) k(a, l)"
+    " FROM (SELECT DISTINCT k.a, c.l FROM unnest($1::text[], $2::text[]) k(a, l),"
+    " LATERAL ref.related_codes(k.l) c(l)) k"
     " JOIN proj.twinning t ON t.agency_code = k.a AND t.locality_code = k.l";
+/* The geography, reread with every batch (a few hundred rows) so that a
+ * reference load takes effect at the next batch, as it does for rebuild. */
+static const char *SQL_GEO = TW_GEO_SQL;
 static const char *SQL_PLEDGES =
     "SELECT p.agency_code, p.pledge_id, p.locality_code, p.category, p.funding, p.status,"
     " p.amount_vnd, p.in_kind, p.in_kind_value_vnd, p.target_quantity, p.unit,"
@@ -287,9 +293,10 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
              want(b, 'a', ev->agency_code, NULL, &b->ra[RA_AGENCIES], NULL) < 0) ||
             (!tw_state_has_locality(b->st, ev->locality_code) &&
              want(b, 'l', ev->locality_code, NULL, &b->ra[RA_LOCALITIES], NULL) < 0) ||
-            (!tw_state_find_twinning(b->st, ev->agency_code, ev->locality_code) &&
-             want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
-                 0) ||
+            /* a twinning may be cached under another code of its unit's lineage, or
+             * changed by another partition's events under another code: always read */
+            (want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
+             0) ||
             (*pid && !tw_state_find_pledge(b->st, ev->agency_code, pid) &&
              want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
             (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
@@ -304,15 +311,21 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
     } reads[] = {
         {NULL, RA_IDS, -1}, /* SQL_KNOWN, only in careful mode */
         {NULL, RA_AGENCIES, -1},  {NULL, RA_LOCALITIES, -1}, {NULL, RA_TW_A, RA_TW_L},
-        {NULL, RA_PL_A, RA_PL_I}, {NULL, RA_PK_A, RA_PK_I},
+        {NULL, RA_PL_A, RA_PL_I}, {NULL, RA_PK_A, RA_PK_I},  {NULL, -1, -1},
     };
-    const char *sqls[] = {SQL_KNOWN,     SQL_AGENCIES, SQL_LOCALITIES,
-                          SQL_TWINNINGS, SQL_PLEDGES,  SQL_PARKED};
+    const char *sqls[] = {SQL_KNOWN,   SQL_AGENCIES, SQL_LOCALITIES, SQL_TWINNINGS,
+                          SQL_PLEDGES, SQL_PARKED,   SQL_GEO};
     b->nread = 0;
-    for (int i = 0; i < 6; i++) {
-        if ((i == 0 && !b->careful) || b->ra[reads[i].a1].n == 0)
+    for (int i = 0; i < 7; i++) {
+        if ((i == 0 && !b->careful) || (reads[i].a1 >= 0 && b->ra[reads[i].a1].n == 0))
             continue;
         tw_pgparams_clear(&p);
+        if (reads[i].a1 < 0) { /* SQL_GEO: no parameters */
+            if (tw_pgpipe_send(pipe, sqls[i], &p) < 0)
+                return -1;
+            b->read_kind[b->nread++] = i;
+            continue;
+        }
         if (tw_pgparams_array(&p, &b->ra[reads[i].a1]) < 0 ||
             (reads[i].a2 >= 0 && tw_pgparams_array(&p, &b->ra[reads[i].a2]) < 0) ||
             tw_pgpipe_send(pipe, sqls[i], &p) < 0)
@@ -356,8 +369,9 @@ static int load_known(tw_batch *b, const PGresult *r)
 static int load_twinnings(tw_batch *b, const PGresult *r)
 {
     for (int i = 0; i < PQntuples(r); i++) {
-        tw_twinning *t = tw_state_load_twinning(b->st, str(r, i, 0), str(r, i, 1));
-        if (!t)
+        /* a cached entry is clean between batches: the stored row replaces it */
+        tw_twinning *t = tw_state_find_twinning(b->st, str(r, i, 0), str(r, i, 1));
+        if (!t && !(t = tw_state_load_twinning(b->st, str(r, i, 0), str(r, i, 1))))
             return -1;
         t->status = strcmp(str(r, i, 2), "active") == 0 ? TW_TWINNING_ACTIVE : TW_TWINNING_ENDED;
         free(t->programme);
@@ -434,6 +448,18 @@ static int load_parked(tw_batch *b, const PGresult *r)
     return 0;
 }
 
+static int load_geo(tw_batch *b, const PGresult *r)
+{
+    tw_geo_clear(b->geo);
+    for (int i = 0; i < PQntuples(r); i++)
+        if (tw_geo_add_row(b->geo, str(r, i, 0), str(r, i, 1), str(r, i, 2),
+                           PQgetisnull(r, i, 3) ? NULL : str(r, i, 3),
+                           PQgetisnull(r, i, 4) ? NULL : str(r, i, 4)) < 0)
+            return -1;
+    tw_state_set_geo(b->st, b->geo);
+    return 0;
+}
+
 static void on_read_result(void *arg, int stmt, const PGresult *r)
 {
     tw_batch *b = arg;
@@ -456,6 +482,9 @@ static void on_read_result(void *arg, int stmt, const PGresult *r)
         break;
     case 5:
         rc = load_parked(b, r);
+        break;
+    case 6:
+        rc = load_geo(b, r);
         break;
     }
     if (rc < 0)
@@ -522,6 +551,7 @@ static int apply(tw_batch *b)
 {
     char idtext[TW_UUID_STRLEN + 1];
     memset(&b->stats, 0, sizeof b->stats);
+    tw_state_set_geo(b->st, b->geo); /* the geography this batch read */
     for (size_t i = 0; i < b->n; i++) {
         tw_entry *e = &b->e[i];
         if (e->rkm->offset < expected_of(b, e->rkm->partition)) {
