@@ -526,19 +526,25 @@ static int locality_codes(tw_state *st, const tw_event *ev, const char **codes, 
     return tw_geo_lineage_codes(st->geo, r.unit, codes, MAX_CODES);
 }
 
-/* The twinning an event belongs to: under the first of codes holding an
- * active twinning of the agency, else the first holding any (an ended one,
- * to re-sign or to refuse). A pledge's twinning wins when it is among
- * them, so deliveries follow their pledge through a merger. */
-static tw_twinning *find_twinning(tw_state *st, const char *agency, const char **codes, int n,
+/* The twinning an event belongs to, among those filed under codes: its
+ * pledge's, when the event names one filed there (deliveries follow their
+ * pledge through a merger); else an active one under the code as sent
+ * (so each Kafka key keeps writing its own row); else the first active one
+ * in lineage order; else the first found (ended: to re-sign or refuse). */
+static tw_twinning *find_twinning(tw_state *st, const tw_event *ev, const char **codes, int n,
                                   const tw_pledge *p)
 {
-    tw_twinning *any = NULL;
+    tw_twinning *any = NULL, *t;
     for (int i = 0; p && i < n; i++)
         if (!strcmp(codes[i], p->locality_code))
-            return tw_state_find_twinning(st, agency, codes[i]);
+            return tw_state_find_twinning(st, ev->agency_code, codes[i]);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(codes[i], ev->locality_code) &&
+            (t = tw_state_find_twinning(st, ev->agency_code, codes[i])) &&
+            t->status == TW_TWINNING_ACTIVE)
+            return t;
     for (int i = 0; i < n; i++) {
-        tw_twinning *t = tw_state_find_twinning(st, agency, codes[i]);
+        t = tw_state_find_twinning(st, ev->agency_code, codes[i]);
         if (t && t->status == TW_TWINNING_ACTIVE)
             return t;
         if (t && !any)
@@ -566,8 +572,7 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
         pair_key(key, sizeof key, ev->agency_code, pid);
         p = tw_map_get(st->pledges, key);
     }
-    t = find_twinning(st, ev->agency_code, codes, ncodes,
-                      p && ev->body_case != EV(SUPPORT_PLEDGED) ? p : NULL);
+    t = find_twinning(st, ev, codes, ncodes, p && ev->body_case != EV(SUPPORT_PLEDGED) ? p : NULL);
 
     if (ev->body_case == EV(FEED_HEARTBEAT))
         return touch_source(st, ev);

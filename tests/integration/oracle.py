@@ -486,6 +486,9 @@ class Oracle:
         ag = ev["agency_code"]
         if p is not None and ev["body"] != "support_pledged" and p.locality in codes:
             return "ok", self.twinnings.get((ag, p.locality)), codes
+        own = self.twinnings.get((ag, ev["locality_code"]))
+        if ev["locality_code"] in codes and own is not None and own.status == "active":
+            return "ok", own, codes
         found = [self.twinnings[(ag, c)] for c in codes if (ag, c) in self.twinnings]
         active = [t for t in found if t.status == "active"]
         return "ok", (active or found or [None])[0], codes

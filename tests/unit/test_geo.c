@@ -238,9 +238,13 @@ static void test_two_twinnings_merge_each_history_kept(void **s)
     assert_string_equal(apply_on("VCB-QNA", "20701", "2023-02-10", VISIT), "ok");
     assert_string_equal(apply_on("VCB-QNA", "20701", "2025-08-10", VISIT), "ok mapped");
     assert_string_equal(apply_on("VCB-QNA", "20707", "2025-09-10", VISIT), "ok");
-    /* the code the new commune kept carries what comes after; both rows stay */
-    assert_int_equal(twinning("VCB-QNA", "20707")->visits, 2);
-    assert_int_equal(twinning("VCB-QNA", "20701")->visits, 1);
+    /* each code keeps writing its own row; both rows stay, one pair in the views */
+    assert_int_equal(twinning("VCB-QNA", "20707")->visits, 1);
+    assert_int_equal(twinning("VCB-QNA", "20701")->visits, 2);
+    /* a code with no twinning of its own goes to the first active in lineage order */
+    assert_string_equal(apply_on("VCB-QNA", "20707", "2025-10-10", "\"twinningEnded\":{}"), "ok");
+    assert_string_equal(apply_on("VCB-QNA", "20707", "2025-10-11", VISIT), "ok");
+    assert_int_equal(twinning("VCB-QNA", "20701")->visits, 3);
 }
 
 static void test_split_and_unknown_are_refused(void **s)
