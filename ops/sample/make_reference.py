@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""make_reference.py: writes reference/units-2025-01-04.csv, the unit
-versions twinctl load-reference --localities takes, from the statistics
+"""make_reference.py: writes localities.csv, the unit versions twinctl
+load-reference --localities takes, from the statistics
 office's commune list of 4 January 2025 (reference/communes-...csv, copied
 from ../shared/reference; see reference/SOURCE.md). Every unit is valid from
 the beginning; the conversion table (--lineage) ends them on 2025-06-30.
@@ -54,7 +54,7 @@ def main():
         f = COMMUNE_FLAGS.get(r["code"], DISTRICT_FLAGS.get(r["district_code"], (0, 0, 0, 0)))
         out.append([r["code"], r["name"], LEVEL[r["level"]], r["district_code"]]
                    + [b(x) for x in f] + ["", ""])
-    with open(os.path.join(REF, "units-2025-01-04.csv"), "w", encoding="utf-8", newline="") as fh:
+    with open(os.path.join(HERE, "localities.csv"), "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(out)
 
 

@@ -14,7 +14,7 @@ cp "$S/agencies.csv" "$T/agencies.csv"
 printf 'P-HOACUONG,Phường Hòa Cường,locality\nP-HAICHAU,Phường Hải Châu,locality\n' >>"$T/agencies.csv"
 LIN=(--lineage "$R/lineage-2025-07-01-da-nang.csv" --lineage "$R/lineage-2025-07-01-operator.csv")
 
-"$TWINCTL" load-reference --by tester --agencies "$T/agencies.csv" --localities "$R/units-2025-01-04.csv" >/dev/null
+"$TWINCTL" load-reference --by tester --agencies "$T/agencies.csv" --localities "$TW_ROOT/ops/sample/localities.csv" >/dev/null
 start_projector p1
 "$TWINCTL" publish "$T/before.jsonl" >/dev/null
 "$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up (before)"
@@ -41,8 +41,8 @@ assert_eq "$(q "SELECT count(*) FROM audit.event_log WHERE locality_code = '2070
 
 # the views against the oracle
 now_ms=$(($(date +%s) * 1000))
-"$PY" "$TW_ROOT/tests/integration/oracle.py" --agencies "$T/agencies.csv" --localities "$R/units-2025-01-04.csv" \
-  --units "$R/units-2025-01-04.csv" "${LIN[@]}" --effective 2025-07-01 --lineage-after 1 \
+"$PY" "$TW_ROOT/tests/integration/oracle.py" --agencies "$T/agencies.csv" --localities "$TW_ROOT/ops/sample/localities.csv" \
+  --units "$TW_ROOT/ops/sample/localities.csv" "${LIN[@]}" --effective 2025-07-01 --lineage-after 1 \
   --now-ms "$now_ms" --jsonl-feed "$T/before.jsonl" --jsonl-feed "$T/after.jsonl" \
   --jsonl-feed "$T/later.jsonl" \
   --geo-date 2024-12-31 --geo-date 2025-12-31 --out-geo "$T/expected" \

@@ -13,11 +13,11 @@ state() { q "SELECT md5(string_agg(format('%s|%s|%s|%s|%s|%s', code, valid_from,
   parent_code), ',' ORDER BY code, valid_from)) || ' ' || (SELECT count(*) FROM ref.unit_lineage)
   FROM ref.unit_version"; }
 
-"$TWINCTL" load-reference --localities "$R/units-2025-01-04.csv" --by tester >/dev/null
+"$TWINCTL" load-reference --localities "$TW_ROOT/ops/sample/localities.csv" --by tester >/dev/null
 before=$(state)
 
 # xã Quế Phước (20674) has no row in the official table: named, nothing loaded
-expect 1 "lineage-2025-07-01-da-nang.csv: no row for xã Quế Phước \(20674, Huyện Quế Sơn\).*units-2025-01-04.csv:[0-9]+\)" \
+expect 1 "lineage-2025-07-01-da-nang.csv: no row for xã Quế Phước \(20674, Huyện Quế Sơn\).*localities.csv:[0-9]+\)" \
   "$TWINCTL" load-reference --lineage "$LIN" --effective 2025-07-01 --legal-act "$ACT" --by tester
 assert_eq "$(state)" "$before" "nothing loaded from an unclosed lineage"
 expect 2 'needs --effective' "$TWINCTL" load-reference --lineage "$LIN" --by tester
@@ -42,7 +42,7 @@ expect 1 'split.csv:7: old unit 20296 also goes to' \
 assert_eq "$(state)" "$before" "nothing loaded from refused lineages"
 
 # versions: overlapping, a gap, an end with no successor
-head -1 "$R/units-2025-01-04.csv" >"$T/v.csv"
+head -1 "$TW_ROOT/ops/sample/localities.csv" >"$T/v.csv"
 cat >>"$T/v.csv" <<'V'
 90,Tỉnh Thử,province,,false,false,false,false,,
 90001,Xã Một,commune,90,false,false,false,false,2020-01-01,2022-12-31
@@ -61,7 +61,7 @@ assert_eq "$(state)" "$before" "nothing loaded from refused versions"
 out=$("$TWINCTL" load-reference --lineage "$LIN" --lineage "$OPS" --effective 2025-07-01 --legal-act "$ACT" --by tester)
 after=$(state)
 "$TWINCTL" load-reference --lineage "$LIN" --lineage "$OPS" --effective 2025-07-01 --legal-act "$ACT" --by tester >/dev/null
-"$TWINCTL" load-reference --localities "$R/units-2025-01-04.csv" --by tester >/dev/null
+"$TWINCTL" load-reference --localities "$TW_ROOT/ops/sample/localities.csv" --by tester >/dev/null
 assert_eq "$(state)" "$after" "loading the same files again"
 assert_eq "$(q "SELECT count(*) FILTER (WHERE valid_to = 'infinity') FROM ref.unit_version WHERE level <> 'province'")" 94 \
   "Đà Nẵng's commune-level units from 1 July 2025"

@@ -209,6 +209,9 @@ def rate(c):
 
 def expected(args):
     loc = {r["code"]: r for r in csv.DictReader(open(args.localities, encoding="utf-8"))}
+    for r in loc.values():  # wards, townships, special zones are commune-level units
+        if r["level"] in ("ward", "township", "special_zone"):
+            r["level"] = "commune"
     ag = {r["code"]: r for r in csv.DictReader(open(args.agencies, encoding="utf-8"))}
     events = load_feeds(args.feed)
     pair, quarters, overdue = year_figures(events, args.year)
