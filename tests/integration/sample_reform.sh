@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# sample_reform.sh: the sample as ops/up loads it (issue 13): the January 2025
+# units, the official conversion table and the operator's decision, the feed,
+# then the events under new codes. Today's picture is in today's geography
+# (no district, no xã Đắc Tôi as a current unit; xã La Dêê with its former
+# communes) and equals the oracle's; the only dead letter is the split
+# commune's; rebuild lands on the same digest.
+. "$(dirname "$0")/harness.sh"
+harness_up
+S=$TW_ROOT/ops/sample
+LIN=(--lineage "$S/reference/lineage-2025-07-01-da-nang.csv" --lineage "$S/reference/lineage-2025-07-01-operator.csv")
+"$TWINCTL" load-reference --agencies "$S/agencies.csv" --localities "$S/localities.csv" >/dev/null
+"$TWINCTL" load-reference "${LIN[@]}" --effective 2025-07-01 --legal-act "NQ 202/2025/QH15; 1659/NQ-UBTVQH15" >/dev/null
+start_projector p1
+"$TWINCTL" publish "$S/feed.jsonl" "$S/feed-sample.csv" >/dev/null
+"$TWINCTL" wait --caught-up --timeout 120 || fail "projector did not catch up with the sample"
+"$TWINCTL" publish "$S/feed-reform.jsonl" >/dev/null
+"$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up with feed-reform"
+
+assert_eq "$(q "SELECT string_agg(reason || ' ' || locality_code, '; ') FROM ingest.dead_letter")" \
+  "locality_ambiguous 20296" "the sample's only dead letter"
+assert_eq "$(q "SELECT count(*) FROM supervision.locality_overview WHERE district_code IS NOT NULL
+  OR locality_name IN ('Xã Đắc Tôi', 'Xã Zuôich', 'Thị trấn Thạnh Mỹ') OR province_code <> '48'")" 0 \
+  "no district, no former commune, one province today"
+assert_eq "$(q "SELECT locality_name || ' (' || array_to_string(former_names, ', ') || '), ' || twinnings
+  FROM supervision.locality_overview WHERE locality_code IN ('20704', '20707') ORDER BY 1")" \
+  "$(printf 'Xã La Dêê (Xã Đắc Tôi), 2\nXã Nam Giang (Xã Zuôich, Xã Chà Vàl), 1')" \
+  "merged communes: Petrolimex and BĐBP in La Dêê; Công an's two twinnings one pair in Nam Giang"
+
+now_ms=$(($(date +%s) * 1000))
+"$PY" "$TW_ROOT/tests/integration/oracle.py" --agencies "$S/agencies.csv" --localities "$S/localities.csv" \
+  --units "$S/localities.csv" "${LIN[@]}" --effective 2025-07-01 --now-ms "$now_ms" \
+  --jsonl-feed "$S/feed.jsonl" --csv-feed "$S/feed-sample.csv" --jsonl-feed "$S/feed-reform.jsonl" \
+  --geo-date 2024-12-31 --out-geo "$T/expected" \
+  --out-localities "$T/expected-localities.csv" --out-summary "$T/expected.json"
+psql -XAtq -c "COPY (SELECT locality_code, twinnings_active, pledges_open, pledges_fulfilled,
+  pledges_cancelled, pledges_overdue, pledged_vnd, delivered_vnd, fulfilment_pct, visits,
+  gift_value_vnd, trainees, jobs, models_replicated, substantive_activities, formal_activities,
+  (extract(epoch FROM last_activity_at) * 1000)::bigint AS last_activity_ms
+  FROM supervision.locality_overview ORDER BY locality_code) TO STDOUT WITH CSV HEADER" >"$T/actual.csv"
+diff -u "$T/expected-localities.csv" "$T/actual.csv" >&2 || fail "locality_overview differs from the oracle"
+psql -XAtq -c "COPY (SELECT locality_code, locality_name, district_code, province_code,
+    former_district_code, nullif(array_to_string(former_codes, ' '), ''), twinnings, twinnings_active,
+    pledges_open, pledges_fulfilled, pledged_vnd, delivered_vnd, fulfilment_pct, visits,
+    substantive_activities, formal_activities FROM supervision.locality_overview_at('2024-12-31')
+    ORDER BY locality_code) TO STDOUT WITH CSV" >"$T/actual-2024.csv"
+diff -u <(tail -n +2 "$T/expected-2024-12-31.csv") "$T/actual-2024.csv" >&2 ||
+  fail "locality_overview_at('2024-12-31') differs from the oracle"
+before=$("$TWINCTL" digest)
+"$TWINCTL" rebuild --yes --by tester >/dev/null || fail "rebuild"
+assert_eq "$("$TWINCTL" digest)" "$before" "digest after rebuild"
+echo "sample_reform: ok"
