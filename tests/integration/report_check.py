@@ -232,7 +232,9 @@ def expected(args):
     districts = [{"district_code": d, "district_name": loc[d]["name"], **rollup(ms)}
                  for d, ms in sorted(by_d.items())]
     communes = [{"locality_code": c, "locality_name": loc[c]["name"],
-                 "district_name": loc[loc[c]["parent_code"]]["name"], **rollup(ms)}
+                 "district_name": loc[loc[c]["parent_code"]]["name"],
+                 "former_units": None,  # no lineage loaded: no unit has former units
+                 **rollup(ms)}
                 for c, ms in sorted(by_c.items(), key=lambda x: (loc[x[0]]["parent_code"], x[0]))]
     cards = []
     for a, ms in by_a.items():

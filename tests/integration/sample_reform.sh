@@ -46,6 +46,40 @@ psql -XAtq -c "COPY (SELECT locality_code, locality_name, district_code, provinc
     ORDER BY locality_code) TO STDOUT WITH CSV" >"$T/actual-2024.csv"
 diff -u <(tail -n +2 "$T/expected-2024-12-31.csv") "$T/actual-2024.csv" >&2 ||
   fail "locality_overview_at('2024-12-31') differs from the oracle"
+# the yearly reports, each in the geography of its 31 December
+for y in 2024 2025 2026; do
+  for l in vi en; do
+    for f in md csv json; do
+      "$TWINCTL" report annual --year $y --format $f --lang $l >"$T/r$y.$l.$f" || fail "report $y $l $f"
+    done
+  done
+done
+jq() { "$PY" -c "import json,sys; d=json.load(open('$1')); print($2)"; }
+assert_eq "$(jq "$T/r2024.vi.json" "d['province'] + ' | ' + d['addressee']")" \
+  "Tỉnh Quảng Nam | Ban Thường vụ Tỉnh ủy Quảng Nam" "2024: addressed to Quảng Nam's Standing Committee"
+grep -q '^Kính gửi Ban Thường vụ Tỉnh ủy Quảng Nam, ' "$T/r2024.vi.md" || fail "2024 md addressee"
+assert_eq "$(jq "$T/r2024.vi.json" "sorted(r['locality_name'] for r in d['sections']['communes'] if r['locality_code'] in ('20704','20705'))")" \
+  "['Xã La Dêê', 'Xã Đắc Tôi']" "2024: Đắc Tôi and La Dêê apart"
+assert_eq "$(jq "$T/r2024.vi.json" "'510' in [r['district_code'] for r in d['sections']['districts']]")" True \
+  "2024: huyện Nam Giang among the districts"
+for y in 2025 2026; do
+  assert_eq "$(jq "$T/r$y.en.json" "d['addressee']")" \
+    "the Standing Committee of the Đà Nẵng City Party Committee" "$y: addressed to Đà Nẵng's"
+  assert_eq "$(jq "$T/r$y.vi.json" "len(d['sections']['districts'])")" 0 "$y: no districts"
+  assert_eq "$(jq "$T/r$y.vi.json" "[r['former_units'] for r in d['sections']['communes'] if r['locality_code'] == '20704']")" \
+    "['Xã Đắc Tôi']" "$y: xã La Dêê names its former commune"
+  assert_eq "$(jq "$T/r$y.vi.json" "[r for r in d['sections']['communes'] if r['locality_code'] == '20705']")" "[]" \
+    "$y: no xã Đắc Tôi"
+  # regrouping loses nothing: the communes' visits are the year's logged visits
+  assert_eq "$(jq "$T/r$y.vi.json" "sum(int(r['visits']) for r in d['sections']['communes'])")" \
+    "$(q "SELECT count(*) FROM audit.event_log WHERE event_type = 'visit'
+      AND occurred_at >= supervision.year_start($y) AND occurred_at < supervision.year_end($y)")" "$y: visits"
+done
+grep -q '^| 2025-07-01 | NQ 202/2025/QH15; 1659/NQ-UBTVQH15 | whole | ' "$T/r2025.en.md" ||
+  fail "2025: the reorganisations section names the act: $(grep -A6 'reorganisations' "$T/r2025.en.md")"
+assert_eq "$(jq "$T/r2026.vi.json" "len(d['sections']['reorganisations'])")" 0 "2026: no reorganisation in force"
+grep -q '^reorganisations,' "$T/r2025.vi.csv" || fail "2025 csv: reorganisations"
+
 before=$("$TWINCTL" digest)
 "$TWINCTL" rebuild --yes --by tester >/dev/null || fail "rebuild"
 assert_eq "$("$TWINCTL" digest)" "$before" "digest after rebuild"
