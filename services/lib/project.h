@@ -9,47 +9,32 @@
 #include <stdint.h>
 #include "codec.h"
 #include "geo.h"
+#include "tables.h"
 
 typedef enum { TW_TWINNING_NONE = 0, TW_TWINNING_ACTIVE, TW_TWINNING_ENDED } tw_twinning_status;
 typedef enum { TW_PLEDGE_OPEN = 0, TW_PLEDGE_COMPLETE, TW_PLEDGE_CANCELLED } tw_pledge_status;
 
-/* Times are ms since the epoch (0 = none); dates are days since 1970-01-01
- * (TW_DATE_NONE = none). Strings are owned by the state. */
+/* The rows of the projection tables: their columns are declared by the
+ * table descriptions (tables.h); strings are owned by the state. */
 typedef struct tw_twinning {
-    char *agency_code, *locality_code, *programme;
-    tw_twinning_status status;
-    int32_t start_date, end_date, terms;
-    int64_t signed_at, ended_at;
-    int64_t visits, gift_value_vnd, delivered_vnd, trainees, jobs, models_replicated;
-    int64_t substantive, formal, last_activity_at;
+    TW_TWINNING_COLUMNS(TW_FIELD)
     int dirty;
 } tw_twinning;
 
 typedef struct tw_pledge {
-    char *agency_code, *pledge_id, *locality_code, *in_kind, *unit;
-    int category, funding;
-    tw_pledge_status status;
-    int64_t amount_vnd, in_kind_value_vnd, target_quantity;
-    int32_t due_date;
-    int64_t pledged_at, delivered_vnd, delivered_qty, deliveries, last_delivery_at;
-    int64_t completed_at, cancelled_at, revisions;
+    TW_PLEDGE_COLUMNS(TW_FIELD)
     int dirty;
 } tw_pledge;
 
 typedef struct tw_parked {
-    uint8_t event_id[16];
-    char *agency_code, *pledge_id, *locality_code;
-    int64_t amount_vnd, quantity, occurred_at;
-    int32_t partition;
-    int64_t offset;
+    TW_PARKED_COLUMNS(TW_FIELD)
     int stored;  /* a row exists in the database */
     int applied; /* its pledge arrived: delete the row (or never write it) */
     struct tw_parked *next;
 } tw_parked;
 
 typedef struct tw_source {
-    char *source_system, *agency_code;
-    int64_t last_seen_at, events;
+    TW_SOURCE_COLUMNS(TW_FIELD)
     int dirty;
 } tw_source;
 

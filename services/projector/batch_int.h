@@ -11,8 +11,6 @@
 #include "map.h"
 #include "project.h"
 
-#define TW_MAX_PARTS 256
-
 typedef struct tw_entry {
     rd_kafka_message_t *rkm;
     tw_event *ev; /* NULL when undecodable */
@@ -43,7 +41,29 @@ enum {
     RA__COUNT
 };
 
-#define WA__COUNT 96
+/* The read phase's statements. */
+typedef enum read_stmt {
+    READ_KNOWN, /* event ids already logged (careful batches only) */
+    READ_AGENCIES,
+    READ_LOCALITIES,
+    READ_TWINNINGS,
+    READ_PLEDGES,
+    READ_PARKED,
+    READ_GEO, /* unit versions and lineage (geo.h), every batch */
+    READ__COUNT
+} read_stmt;
+
+#define WA__COUNT 40
+
+/* The projection tables a batch writes (tables.h), and room for the
+ * columns of the widest. */
+enum { TW_BATCH_TWINNING, TW_BATCH_PLEDGE, TW_BATCH_PARKED, TW_BATCH_SOURCE, TW_BATCH_NTABLES };
+#define TW_BATCH_MAXCOLS 32
+_Static_assert(TW_NCOLS(TW_TWINNING_COLUMNS) <= TW_BATCH_MAXCOLS &&
+                   TW_NCOLS(TW_PLEDGE_COLUMNS) <= TW_BATCH_MAXCOLS &&
+                   TW_NCOLS(TW_PARKED_COLUMNS) <= TW_BATCH_MAXCOLS &&
+                   TW_NCOLS(TW_SOURCE_COLUMNS) <= TW_BATCH_MAXCOLS,
+               "TW_BATCH_MAXCOLS too small for a projection table");
 
 struct tw_batch {
     const char *topic;
@@ -61,8 +81,9 @@ struct tw_batch {
     struct tw_arena *arena; /* decoded events, canonical bytes, keys: freed by tw_batch_clear */
     tw_pgarr ra[RA__COUNT];
     tw_pgarr wa[WA__COUNT];
-    tw_source **sources; /* the write phase's source rows, sorted */
-    size_t nsources;     /* room in sources */
+    tw_pgarr rows[TW_BATCH_NTABLES][TW_BATCH_MAXCOLS]; /* a column each */
+    tw_source **sources;                               /* the write phase's source rows, sorted */
+    size_t nsources;                                   /* room in sources */
     tw_batch_stats stats;
     const uint8_t (*heads)[TW_CHAIN_HASH_LEN]; /* the projector's chain heads, by partition */
     struct timespec phase_start;
@@ -71,9 +92,10 @@ struct tw_batch {
     int32_t anchor_part[TW_MAX_PARTS];
     int64_t anchor_off[TW_MAX_PARTS];
     uint8_t anchor_hash[TW_MAX_PARTS][TW_CHAIN_HASH_LEN];
-    int careful; /* look up every event id before applying */
-    int recheck; /* not careful, and an event failed a stateful check */
-    int read_kind[8], nread;
+    int careful;                      /* look up every event id before applying */
+    int recheck;                      /* not careful, and an event failed a stateful check */
+    read_stmt read_kind[READ__COUNT]; /* what each statement sent reads */
+    int nread;
     tw_pgpipe *pipe;
     tw_batch_done_fn done;
     void *done_arg;

@@ -126,16 +126,6 @@ const tw_config *twctl_config(void)
     return cfg;
 }
 
-/* librdkafka's lines (a refused SASL handshake, brokers down) as twinctl's. */
-static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    tw_log(level <= 3   ? TW_LOG_ERROR
-           : level <= 4 ? TW_LOG_WARN
-                        : TW_LOG_INFO,
-           "kafka %s: %s", fac, buf);
-}
-
 rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults)
 {
     char err[512];
@@ -143,7 +133,7 @@ rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults)
     if (!conf)
         fprintf(stderr, "twinctl %s: %s\n", what, err);
     else
-        rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+        rd_kafka_conf_set_log_cb(conf, tw_kafka_log); /* a refused SASL handshake, brokers down */
     return conf;
 }
 

@@ -37,23 +37,6 @@ static const char *SQL_LOCK = "LOCK TABLE proj.twinning, proj.pledge, proj.parke
 static const char *SQL_TRUNCATE =
     "TRUNCATE proj.twinning, proj.pledge, proj.parked_delivery, proj.source_feed";
 
-/* The columns services/projector/write.c writes, in its order. */
-static const char *SQL_COPY_TWINNING =
-    "COPY proj.twinning (agency_code, locality_code, status, programme, start_date, end_date,"
-    " terms, signed_at, ended_at, visits, gift_value_vnd, delivered_vnd, trainees, jobs,"
-    " models_replicated, substantive_activities, formal_activities, last_activity_at)"
-    " FROM STDIN";
-static const char *SQL_COPY_PLEDGE =
-    "COPY proj.pledge (agency_code, pledge_id, locality_code, category, funding, status,"
-    " amount_vnd, in_kind, in_kind_value_vnd, target_quantity, unit, due_date, pledged_at,"
-    " delivered_vnd, delivered_qty, deliveries, last_delivery_at, completed_at, cancelled_at,"
-    " revisions) FROM STDIN";
-static const char *SQL_COPY_PARKED =
-    "COPY proj.parked_delivery (event_id, agency_code, pledge_id, locality_code, amount_vnd,"
-    " quantity, occurred_at, kafka_partition, kafka_offset) FROM STDIN";
-static const char *SQL_COPY_SOURCE =
-    "COPY proj.source_feed (source_system, agency_code, last_seen_at, events) FROM STDIN";
-
 enum { N_TWINNINGS, N_PLEDGES, N_PARKED, N_SOURCES };
 
 typedef struct {
@@ -341,6 +324,37 @@ static void put_date(rebuild *r, int32_t days)
     put_raw(r, date, 10);
 }
 
+/* One row of a projection table, its columns as tables.h describes them. */
+static void put_row(rebuild *r, const tw_table *t, const void *row)
+{
+    char id[TW_UUID_STRLEN + 1];
+    for (int c = 0; c < tw_table_ncols(t); c++) {
+        tw_value v;
+        tw_column_get(tw_table_col(t, c), row, &v);
+        switch (v.kind) {
+        case TW_V_TEXT:
+            if (v.text)
+                put_text(r, v.text);
+            else
+                put_null(r);
+            break;
+        case TW_V_INT:
+            put_i64(r, v.i);
+            break;
+        case TW_V_DATE:
+            put_date(r, (int32_t)v.i);
+            break;
+        case TW_V_TS:
+            put_ts(r, v.i);
+            break;
+        case TW_V_UUID:
+            tw_uuid_format(v.uuid, id);
+            put_raw(r, id, TW_UUID_STRLEN);
+            break;
+        }
+    }
+}
+
 /* Ends the row (its last tab becomes a newline); sends a full buffer. */
 static int end_row(rebuild *r, int table)
 {
@@ -361,24 +375,7 @@ static int write_twinnings(rebuild *r)
     size_t pos = 0;
     tw_twinning *t;
     while ((t = tw_state_next_twinning(r->st, &pos))) {
-        put_text(r, t->agency_code);
-        put_text(r, t->locality_code);
-        put_text(r, tw_twinning_status_name(t->status));
-        put_text(r, t->programme);
-        put_date(r, t->start_date);
-        put_date(r, t->end_date);
-        put_i64(r, t->terms);
-        put_ts(r, t->signed_at);
-        put_ts(r, t->ended_at);
-        put_i64(r, t->visits);
-        put_i64(r, t->gift_value_vnd);
-        put_i64(r, t->delivered_vnd);
-        put_i64(r, t->trainees);
-        put_i64(r, t->jobs);
-        put_i64(r, t->models_replicated);
-        put_i64(r, t->substantive);
-        put_i64(r, t->formal);
-        put_ts(r, t->last_activity_at);
+        put_row(r, tw_twinning_table, t);
         if (end_row(r, N_TWINNINGS) < 0)
             return -1;
     }
@@ -408,27 +405,7 @@ static int write_pledges(rebuild *r)
         all[n++] = p;
     qsort(all, n, sizeof *all, cmp_pledge);
     for (size_t i = 0; i < n; i++) {
-        p = all[i];
-        put_text(r, p->agency_code);
-        put_text(r, p->pledge_id);
-        put_text(r, p->locality_code);
-        put_text(r, tw_category_name(p->category));
-        put_text(r, tw_funding_name(p->funding));
-        put_text(r, tw_pledge_status_name(p->status));
-        put_i64(r, p->amount_vnd);
-        put_text(r, p->in_kind);
-        put_i64(r, p->in_kind_value_vnd);
-        put_i64(r, p->target_quantity);
-        put_text(r, p->unit);
-        put_date(r, p->due_date);
-        put_ts(r, p->pledged_at);
-        put_i64(r, p->delivered_vnd);
-        put_i64(r, p->delivered_qty);
-        put_i64(r, p->deliveries);
-        put_ts(r, p->last_delivery_at);
-        put_ts(r, p->completed_at);
-        put_ts(r, p->cancelled_at);
-        put_i64(r, p->revisions);
+        put_row(r, tw_pledge_table, all[i]);
         if (end_row(r, N_PLEDGES) < 0)
             goto done;
     }
@@ -444,20 +421,10 @@ static int write_parked(rebuild *r)
 {
     size_t pos = 0;
     tw_parked *k = NULL;
-    char id[TW_UUID_STRLEN + 1];
     while ((k = tw_state_next_parked(r->st, &pos, k))) {
         if (k->applied)
             continue;
-        tw_uuid_format(k->event_id, id);
-        put_raw(r, id, TW_UUID_STRLEN);
-        put_text(r, k->agency_code);
-        put_text(r, k->pledge_id);
-        put_text(r, k->locality_code);
-        put_i64(r, k->amount_vnd);
-        put_i64(r, k->quantity);
-        put_ts(r, k->occurred_at);
-        put_i64(r, k->partition);
-        put_i64(r, k->offset);
+        put_row(r, tw_parked_table, k);
         if (end_row(r, N_PARKED) < 0)
             return -1;
     }
@@ -469,10 +436,7 @@ static int write_sources(rebuild *r)
     size_t pos = 0;
     tw_source *s;
     while ((s = tw_state_next_source(r->st, &pos))) {
-        put_text(r, s->source_system);
-        put_text(r, s->agency_code);
-        put_ts(r, s->last_seen_at);
-        put_i64(r, s->events);
+        put_row(r, tw_source_table, s);
         if (end_row(r, N_SOURCES) < 0)
             return -1;
     }
@@ -586,10 +550,11 @@ int twctl_rebuild(int argc, char **argv)
     /* TRUNCATE takes ACCESS EXCLUSIVE: readers wait from here to the
      * commit, while the rows are written, not through the replay. */
     if (exec(&r, "empty the projection tables", SQL_TRUNCATE) < 0 ||
-        copy_in(&r, "write proj.twinning", SQL_COPY_TWINNING, write_twinnings) < 0 ||
-        copy_in(&r, "write proj.pledge", SQL_COPY_PLEDGE, write_pledges) < 0 ||
-        copy_in(&r, "write proj.parked_delivery", SQL_COPY_PARKED, write_parked) < 0 ||
-        copy_in(&r, "write proj.source_feed", SQL_COPY_SOURCE, write_sources) < 0 ||
+        copy_in(&r, "write proj.twinning", tw_table_copy(tw_twinning_table), write_twinnings) < 0 ||
+        copy_in(&r, "write proj.pledge", tw_table_copy(tw_pledge_table), write_pledges) < 0 ||
+        copy_in(&r, "write proj.parked_delivery", tw_table_copy(tw_parked_table), write_parked) <
+            0 ||
+        copy_in(&r, "write proj.source_feed", tw_table_copy(tw_source_table), write_sources) < 0 ||
         audit(&r, by) < 0 || exec(&r, "commit", "COMMIT") < 0)
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
