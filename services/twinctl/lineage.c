@@ -339,6 +339,14 @@ static const char *const geo_checks[] = {
     "  FROM ref.unit_version a JOIN LATERAL (SELECT * FROM ref.unit_version n"
     "   WHERE n.code = a.code AND n.valid_from > a.valid_from ORDER BY n.valid_from LIMIT 1) b"
     "   ON true WHERE b.valid_from > a.valid_to + 1 ORDER BY b.code",
+    "WITH RECURSIVE w (start, at, path, source) AS ("
+    " SELECT old_code, new_code, ARRAY[old_code, new_code], source FROM ref.agency_lineage"
+    "  WHERE new_code IS NOT NULL"
+    " UNION ALL SELECT w.start, g.new_code, w.path || g.new_code, w.source FROM w"
+    "  JOIN ref.agency_lineage g ON g.old_code = w.at AND g.new_code IS NOT NULL"
+    "  WHERE NOT g.new_code = ANY (w.path[2:]) AND cardinality(w.path) < 50)"
+    " SELECT DISTINCT ON (start) source || ': cycle in the agencies'' lineage: ' ||"
+    " array_to_string(path, ' -> ') FROM w WHERE at = start ORDER BY start, source",
     "SELECT coalesce(nullif(v.source, ''), 'an earlier load') || ': unit ' || v.code || ' (' ||"
     " v.name || '): parent ' || v.parent_code || ' has no version on ' ||"
     " greatest(v.valid_from, '0001-01-01')"

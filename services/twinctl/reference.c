@@ -19,6 +19,7 @@ typedef struct {
     const char **columns;
     int ncolumns;
     int optional;    /* trailing columns a file may leave out */
+    int source;      /* the sql takes the row's file:line as one more parameter */
     const char *sql; /* upsert with $1..$n in column order */
     int (*check)(char **f, char *err, size_t errlen);
 } ref_file;
@@ -118,6 +119,7 @@ static const ref_file agencies = {
     agency_cols,
     3,
     0,
+    0,
     "INSERT INTO ref.agency (code, name, kind) VALUES ($1, $2, $3)"
     " ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind,"
     " updated_at = now()"
@@ -133,6 +135,7 @@ static const ref_file localities = {
     locality_cols,
     10,
     2,
+    1,
     "INSERT INTO ref.unit_version AS x (code, name, level, parent_code, ethnic_minority,"
     " mountainous, border, especially_difficult, valid_from, valid_to, source)"
     " VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7, $8,"
@@ -145,6 +148,55 @@ static const ref_file localities = {
     " valid_to = CASE WHEN $10 = '' THEN x.valid_to ELSE excluded.valid_to END,"
     " source = excluded.source, updated_at = now()",
     check_locality};
+
+static const char *agency_lineage_cols[] = {"old_code", "new_code", "effective", "kind",
+                                            "legal_act"};
+
+static int check_agency_lineage(char **f, char *err, size_t errlen)
+{
+    int32_t d;
+    if (!*f[0]) {
+        snprintf(err, errlen, "old_code is empty");
+        return -1;
+    }
+    if (strcmp(f[3], "whole") && strcmp(f[3], "partial") && strcmp(f[3], "rename") &&
+        strcmp(f[3], "abolished")) {
+        snprintf(err, errlen, "kind \"%s\" is not whole, partial, rename or abolished", f[3]);
+        return -1;
+    }
+    if (!strcmp(f[3], "abolished") != !*f[1]) {
+        snprintf(err, errlen, "%s",
+                 *f[1] ? "an abolished agency has no new_code" : "new_code is empty");
+        return -1;
+    }
+    if (!strcmp(f[0], f[1])) {
+        snprintf(err, errlen, "agency %s cannot succeed itself", f[0]);
+        return -1;
+    }
+    if (tw_date_parse(f[2], &d) < 0) {
+        snprintf(err, errlen, "effective = \"%s\": expected YYYY-MM-DD", f[2]);
+        return -1;
+    }
+    return 0;
+}
+
+/* An agency that ends is kept (its code, its history); its lineage row
+ * names who answers for it from the effective date. */
+static const ref_file agency_lineage = {
+    "agency lineage",
+    agency_lineage_cols,
+    5,
+    0,
+    1,
+    "WITH g AS (INSERT INTO ref.agency_lineage AS x (old_code, new_code, effective, kind,"
+    " legal_act, source) VALUES (ref.known_agency($1), ref.known_agency($2), $3::date, $4, $5,"
+    " $6)"
+    " ON CONFLICT (old_code, coalesce(new_code, '')) DO UPDATE SET effective = excluded.effective,"
+    " kind = excluded.kind, legal_act = excluded.legal_act, source = excluded.source"
+    " RETURNING old_code, effective)"
+    " UPDATE ref.agency a SET valid_to = g.effective - 1, updated_at = now() FROM g"
+    " WHERE a.code = g.old_code AND a.valid_to IS DISTINCT FROM g.effective - 1",
+    check_agency_lineage};
 
 /* Reads, checks and (when pg is set) upserts one file. Returns the number
  * of bad lines, or -1 when the file cannot be read at all. */
@@ -200,7 +252,7 @@ static int load(const ref_file *rf, const char *path, PGconn *pg, int *rows)
             continue;
         }
         if (pg && !bad) {
-            PGresult *r = PQexecParams(pg, rf->sql, rf->ncolumns + (rf->optional ? 1 : 0), NULL,
+            PGresult *r = PQexecParams(pg, rf->sql, rf->ncolumns + rf->source, NULL,
                                        (const char *const *)row, NULL, NULL, 0);
             if (PQresultStatus(r) != PGRES_COMMAND_OK) {
                 fprintf(stderr, "%s:%d: %s\n", path, tw_csv_line(csv),
@@ -253,6 +305,10 @@ static int usage(void)
            "  especially_difficult[,valid_from,valid_to]; level: province, district, commune,\n"
            "  ward, township, special_zone. A row without valid_from is valid from the\n"
            "  beginning; without valid_to it never ends (or keeps the end a lineage gave it).\n"
+           "       [--agency-lineage agency-lineage.csv]\n"
+           "agency-lineage.csv: old_code,new_code,effective,kind,legal_act (kind whole, partial,\n"
+           "  rename, abolished with no new_code): the successor answers for the old agency's\n"
+           "  open pledges from the effective date.\n"
            "conversion.csv: the statistics office's conversion table, as published:\n"
            "  new_province_code,new_code,new_name,old_code,old_name,note,old_district_code,\n"
            "  old_district_name,old_province_code,old_province_name; notes Nhập toàn bộ,\n"
@@ -270,7 +326,7 @@ static int usage(void)
 
 int twctl_load_reference(int argc, char **argv)
 {
-    const char *ag = NULL, *lo = NULL, *by = NULL, *effective = NULL, *act = "";
+    const char *ag = NULL, *lo = NULL, *by = NULL, *effective = NULL, *act = "", *al = NULL;
     const char *lin[MAX_LINEAGE];
     char lins[2048] = "";
     int nlin = 0;
@@ -279,14 +335,15 @@ int twctl_load_reference(int argc, char **argv)
                                          {"lineage", required_argument, NULL, 'g'},
                                          {"effective", required_argument, NULL, 'e'},
                                          {"legal-act", required_argument, NULL, 'x'},
+                                         {"agency-lineage", required_argument, NULL, 'A'},
                                          {"by", required_argument, NULL, 'b'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    int na = 0, nl = 0, ng = 0, bad = 0;
+    int na = 0, nl = 0, ng = 0, nal = 0, bad = 0;
     int32_t eff;
 
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "a:l:g:e:x:b:h", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "a:l:g:e:x:A:b:h", opts, NULL)) != -1;) {
         if (c == 'b')
             by = optarg;
         else if (c == 'a')
@@ -297,6 +354,8 @@ int twctl_load_reference(int argc, char **argv)
             effective = optarg;
         else if (c == 'x')
             act = optarg;
+        else if (c == 'A')
+            al = optarg;
         else if (c == 'g') {
             if (nlin == MAX_LINEAGE)
                 return twctl_usage_error("load-reference", "at most %d --lineage files",
@@ -311,9 +370,9 @@ int twctl_load_reference(int argc, char **argv)
     }
     if (optind < argc)
         return twctl_usage_error("load-reference", "unexpected argument \"%s\"", argv[optind]);
-    if (!ag && !lo && !nlin)
-        return twctl_usage_error("load-reference",
-                                 "give --agencies FILE, --localities FILE and/or --lineage FILE");
+    if (!ag && !lo && !nlin && !al)
+        return twctl_usage_error("load-reference", "give --agencies FILE, --localities FILE, "
+                                                   "--lineage FILE and/or --agency-lineage FILE");
     if (nlin && (!effective || tw_date_parse(effective, &eff) < 0))
         return twctl_usage_error("load-reference",
                                  "--lineage needs --effective YYYY-MM-DD, the first day of the new "
@@ -324,7 +383,8 @@ int twctl_load_reference(int argc, char **argv)
         return twctl_usage_error("load-reference", "--by NAME is needed: the load is audited");
     /* Check the files whole before touching the database. */
     if ((ag && (bad = load(&agencies, ag, NULL, &na)) != 0) ||
-        (lo && (bad = load(&localities, lo, NULL, &nl)) != 0)) {
+        (lo && (bad = load(&localities, lo, NULL, &nl)) != 0) ||
+        (al && (bad = load(&agency_lineage, al, NULL, &nal)) != 0)) {
         fprintf(stderr, "twinctl load-reference: nothing loaded (%s)\n",
                 bad < 0 ? "unreadable file" : "fix the lines above");
         return TW_EXIT_FAIL;
@@ -332,7 +392,8 @@ int twctl_load_reference(int argc, char **argv)
     PGconn *pg = twctl_pg();
     int ok = twctl_exec(pg, "begin", "BEGIN") == 0 &&
              (!lo || load(&localities, lo, pg, &nl) == 0) &&
-             (!ag || load(&agencies, ag, pg, &na) == 0);
+             (!ag || load(&agencies, ag, pg, &na) == 0) &&
+             (!al || load(&agency_lineage, al, pg, &nal) == 0);
     if (ok && nlin) {
         int rows = 0;
         ok = twctl_lineage_begin(pg) == 0;
@@ -351,7 +412,9 @@ int twctl_load_reference(int argc, char **argv)
         return TW_EXIT_FAIL;
     }
     PQfinish(pg);
-    if (nlin)
+    if (al)
+        printf("reference data: %d agencies, %d agency successions loaded\n", na, nal);
+    else if (nlin)
         printf("reference data: %d agencies, %d localities, %d lineage changes loaded\n", na, nl,
                ng);
     else

@@ -78,5 +78,13 @@ assert_eq "$(q "SELECT count(*) FROM ref.unit_lineage WHERE legal_act = '$ACT'")
 assert_eq "$(q "SELECT count(*) FROM audit.action_log WHERE action = 'reference.load'
   AND detail->>'lineage_files' LIKE '%lineage-2025-07-01-da-nang.csv%' AND detail->>'effective' = '2025-07-01'")" 2 \
   "lineage loads in the audit trail"
+# agencies: an unknown successor, then a cycle, are refused with file:line
+"$TWINCTL" load-reference --agencies "$TW_ROOT/ops/sample/agencies.csv" --by tester >/dev/null
+printf 'old_code,new_code,effective,kind,legal_act\nSO-KHDT,SO-KHONG-CO,2025-03-01,whole,x\n' >"$T/al.csv"
+expect 1 'al.csv:2: .*SO-KHONG-CO' "$TWINCTL" load-reference --agency-lineage "$T/al.csv" --by tester
+printf 'old_code,new_code,effective,kind,legal_act\nSO-KHDT,SO-TAICHINH,2025-03-01,whole,x\nSO-TAICHINH,SO-KHDT,2025-04-01,whole,y\n' >"$T/al.csv"
+expect 1 'al.csv:2: cycle in the agencies. lineage: SO-KHDT -> SO-TAICHINH -> SO-KHDT' \
+  "$TWINCTL" load-reference --agency-lineage "$T/al.csv" --by tester
+assert_eq "$(q "SELECT count(*) FROM ref.agency_lineage")" 0 "nothing loaded from a refused agency lineage"
 "$TWINCTL" audit verify >/dev/null || fail "audit verify after the loads"
 echo "lineage: ok"

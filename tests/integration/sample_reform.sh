@@ -46,6 +46,30 @@ psql -XAtq -c "COPY (SELECT locality_code, locality_name, district_code, provinc
     ORDER BY locality_code) TO STDOUT WITH CSV" >"$T/actual-2024.csv"
 diff -u <(tail -n +2 "$T/expected-2024-12-31.csv") "$T/actual-2024.csv" >&2 ||
   fail "locality_overview_at('2024-12-31') differs from the oracle"
+# the illustrative agency merger: Sở Tài chính answers for Sở KH&ĐT's open pledges
+"$TWINCTL" load-reference --agency-lineage "$S/agency-lineage.csv" --by tester >/dev/null
+open_khdt=$(q "SELECT count(*) FROM proj.pledge WHERE agency_code = 'SO-KHDT' AND status = 'open'")
+[ "$open_khdt" -gt 0 ] || fail "the sample has open pledges of SO-KHDT"
+assert_eq "$(q "SELECT new_code || ' ' || open_pledges_inherited FROM supervision.agency_succession")" \
+  "SO-TAICHINH $open_khdt" "the successor answers for the open pledges"
+assert_eq "$(q "SELECT string_agg(DISTINCT agency_code || '<' || pledged_by, ',') FROM supervision.inherited_pledge")" \
+  "SO-TAICHINH<SO-KHDT" "inherited pledges shown under the successor"
+assert_eq "$(q "SELECT valid_to FROM ref.agency WHERE code = 'SO-KHDT'")" 2025-02-28 "the predecessor ends"
+
+# a supervisor bound to huyện Nam Giang before the reform keeps its communes,
+# now under their new names: the area of the former district
+q "CREATE ROLE sup_ng LOGIN IN ROLE twinwatch_supervisor;
+   INSERT INTO twinwatch.supervisor_district VALUES ('sup_ng', '510')"
+as() { PGUSER=$1 psql -XAtq -v ON_ERROR_STOP=1 -c "$2"; }
+ng_rows="SELECT count(*) FROM proj.twinning t WHERE (ref.unit_at(t.locality_code, '2025-06-30')).parent_code = '510'"
+[ "$(q "$ng_rows")" -gt 3 ] || fail "the sample has twinnings in huyện Nam Giang"
+assert_eq "$(as sup_ng "$ng_rows")" "$(q "$ng_rows")" "sup_ng sees every twinning of Nam Giang's communes"
+assert_eq "$(as sup_ng "SELECT count(*) FROM proj.twinning")" "$(q "$ng_rows")" "and no other"
+assert_eq "$(as sup_ng "SELECT string_agg(DISTINCT former_district_code, ',') FROM supervision.locality_overview")" \
+  510 "sup_ng: today's units of the Nam Giang area"
+as sup_ng "SELECT string_agg(locality_name, ', ' ORDER BY locality_name) FROM supervision.locality_overview" |
+  grep -q 'Xã La Dêê.*Xã Nam Giang.*Xã Thạnh Mỹ' || fail "sup_ng: La Dêê, Nam Giang, Thạnh Mỹ"
+
 # the yearly reports, each in the geography of its 31 December
 for y in 2024 2025 2026; do
   for l in vi en; do
