@@ -107,6 +107,8 @@ INSERT INTO ref.unit_version (code, name, level, parent_code, ethnic_minority, m
 SELECT code, name, level, parent_code, ethnic_minority, mountainous, border,
        especially_difficult, updated_at
   FROM ref.locality;
+-- check them now: ALTER TABLE below refuses a table with checks pending
+SET CONSTRAINTS ALL IMMEDIATE;
 
 DROP TABLE ref.locality CASCADE; -- with it go the views of 002 below, recreated unchanged
 
