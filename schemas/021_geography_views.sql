@@ -296,3 +296,22 @@ CREATE FUNCTION ref.related_codes(p_code text) RETURNS SETOF text LANGUAGE sql S
   SELECT code FROM c $$;
 ALTER FUNCTION ref.related_codes(text) OWNER TO twinwatch_owner;
 GRANT EXECUTE ON FUNCTION ref.related_codes(text) TO twinwatch_projector;
+
+-- Each logged event's locality as the projection read it: the code as
+-- sent (the log keeps it), the unit it names on the event's local date, and
+-- whether it was mapped (the code had no version that day: a retired code
+-- read as its successor, or a new code as its predecessor). Derived from the
+-- reference data of now, as twinctl rebuild reads it.
+CREATE VIEW supervision.event_locality AS
+SELECT e.seq, e.event_id, e.agency_code, e.locality_code AS code_sent, d.day,
+       u.code AS unit_code, u.valid_from AS unit_from, u.name AS unit_name,
+       ref.unit_at(e.locality_code, d.day) IS NULL AS mapped
+  FROM audit.event_log e
+ CROSS JOIN LATERAL (SELECT (e.occurred_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day) d
+  LEFT JOIN LATERAL ref.unit_on(e.locality_code, d.day, d.day) u ON true;
+ALTER VIEW supervision.event_locality SET (security_invoker = true);
+ALTER VIEW supervision.event_locality OWNER TO twinwatch_owner;
+REVOKE ALL ON supervision.event_locality FROM PUBLIC;
+GRANT SELECT ON supervision.event_locality TO twinwatch_auditor, twinwatch_sentinel;
+GRANT USAGE ON SCHEMA supervision, ref TO twinwatch_auditor;
+GRANT SELECT ON ref.unit_version, ref.unit_lineage TO twinwatch_auditor;

@@ -39,6 +39,10 @@ q "SELECT message FROM ingest.dead_letter WHERE reason = 'locality_ambiguous'" |
 assert_eq "$(q "SELECT count(*) FROM audit.event_log WHERE locality_code = '20705' AND occurred_at >= '2025-07-01'")" 2 \
   "the log keeps the code as sent"
 
+# the log keeps codes as sent; the projection's reading of them is on record
+assert_eq "$(q "SELECT string_agg(code_sent || '>' || unit_code, ' ' ORDER BY code_sent) FROM supervision.event_locality
+  WHERE mapped")" "20701>20707 20705>20704 20705>20704 20926>20923" "events read under another unit's code"
+
 # the views against the oracle
 now_ms=$(($(date +%s) * 1000))
 "$PY" "$TW_ROOT/tests/integration/oracle.py" --agencies "$T/agencies.csv" --localities "$TW_ROOT/ops/sample/localities.csv" \
