@@ -13,6 +13,12 @@
 #include "log.h"
 #include "uuid.h"
 
+/* The PostgreSQL array type of each read-phase key array. */
+static uint32_t read_oid(int i)
+{
+    return i == RA_IDS ? TW_OID_UUID_ARRAY : TW_OID_TEXT_ARRAY;
+}
+
 tw_batch *tw_batch_new(const char *topic, tw_state *cache)
 {
     tw_batch *b = calloc(1, sizeof *b);
@@ -32,7 +38,7 @@ tw_batch *tw_batch_new(const char *topic, tw_state *cache)
     tw_map_use_arena(b->seen, b->arena);
     tw_map_use_arena(b->keys, b->arena);
     for (int i = 0; i < RA__COUNT; i++)
-        tw_pgarr_init(&b->ra[i], tw_batch_read_oid(i));
+        tw_pgarr_init(&b->ra[i], read_oid(i));
     tw_write_init(b);
     return b;
 }
@@ -139,11 +145,13 @@ tw_batch_stats tw_batch_stats_get(const tw_batch *b)
     return b->stats;
 }
 
-static tw_batch_part *part_of(tw_batch *b, int32_t partition)
+/* The batch part of partition, added when the batch has none yet; NULL
+ * when the batch holds TW_MAX_PARTS already. */
+static tw_batch_part *add_part(tw_batch *b, int32_t partition)
 {
-    for (int i = 0; i < b->nparts; i++)
-        if (b->parts[i].partition == partition)
-            return &b->parts[i];
+    tw_batch_part *found = tw_batch_part_of(b, partition);
+    if (found)
+        return found;
     if (b->nparts == TW_MAX_PARTS)
         return NULL;
     tw_batch_part *p = &b->parts[b->nparts++];
@@ -169,7 +177,7 @@ static int reject(tw_batch *b, tw_entry *e)
 
 int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
 {
-    tw_batch_part *p = part_of(b, m->partition);
+    tw_batch_part *p = add_part(b, m->partition);
     if (!p)
         return -1;
     if (b->n == b->cap) {
@@ -206,17 +214,10 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
 
 /* ---- read phase ---- */
 
-static int64_t expected_of(const tw_batch *b, int32_t partition)
+static int64_t expected_of(tw_batch *b, int32_t partition)
 {
-    for (int i = 0; i < b->nparts; i++)
-        if (b->parts[i].partition == partition)
-            return b->parts[i].expected;
-    return -1;
-}
-
-uint32_t tw_batch_read_oid(int i)
-{
-    return i == RA_IDS ? TW_OID_UUID_ARRAY : TW_OID_TEXT_ARRAY;
+    const tw_batch_part *p = tw_batch_part_of(b, partition);
+    return p ? p->expected : -1;
 }
 
 /* One index probe per id, whatever the planner thinks of a large array:
@@ -493,18 +494,16 @@ const char *tw_batch_type_name(int t)
 /* what: 0 accepted, 1 dead-lettered, 2 duplicate */
 static void count(tw_batch *b, const tw_entry *e, int what)
 {
-    int32_t partition = e->rkm->partition;
+    tw_batch_part *p = tw_batch_part_of(b, e->rkm->partition);
     b->stats.by_type[tw_batch_type_index(e->ev)][what]++;
-    for (int i = 0; i < b->nparts; i++) {
-        if (b->parts[i].partition != partition)
-            continue;
-        if (what == 0)
-            b->parts[i].accepted++, b->stats.accepted++;
-        else if (what == 1)
-            b->parts[i].dead++, b->stats.dead++;
-        else
-            b->parts[i].duplicates++, b->stats.duplicates++;
-    }
+    if (!p)
+        return;
+    if (what == 0)
+        p->accepted++, b->stats.accepted++;
+    else if (what == 1)
+        p->dead++, b->stats.dead++;
+    else
+        p->duplicates++, b->stats.duplicates++;
 }
 
 static int same_bytes(const tw_entry *e, const uint8_t *p, size_t len)

@@ -101,7 +101,16 @@ struct tw_batch {
     void *done_arg;
 };
 
-uint32_t tw_batch_read_oid(int i);
+/* The batch part of partition, NULL when the batch holds none of it (a
+ * batch holds few partitions: a look along the list). Inline, so that
+ * write.c calls nothing of batch.c, which calls it. */
+static inline tw_batch_part *tw_batch_part_of(tw_batch *b, int32_t partition)
+{
+    for (int i = 0; i < b->nparts; i++)
+        if (b->parts[i].partition == partition)
+            return &b->parts[i];
+    return NULL;
+}
 void tw_write_init(tw_batch *b);
 void tw_write_free(tw_batch *b);
 /* Queues the batch's write transaction on pipe. -1 on failure. */

@@ -197,15 +197,6 @@ static const char *SQL_OFFSETS =
 
 static const char *SQL_NOTIFY = "SELECT pg_notify('twinwatch_projection', $1)";
 
-/* The batch part of partition (the batch holds few partitions). */
-static tw_batch_part *part_of(tw_batch *b, int32_t partition)
-{
-    for (int i = 0; i < b->nparts; i++)
-        if (b->parts[i].partition == partition)
-            return &b->parts[i];
-    return NULL;
-}
-
 /* Chains the accepted events onto their partitions' heads, in offset order
  * (a partition's messages arrive in it). Duplicates and dead letters are no
  * links. The projector's heads move only when the batch commits. */
@@ -220,7 +211,7 @@ static int chain_events(tw_batch *b)
         tw_entry *e = &b->e[i];
         if (!e->accepted)
             continue;
-        tw_batch_part *bp = part_of(b, e->rkm->partition);
+        tw_batch_part *bp = tw_batch_part_of(b, e->rkm->partition);
         if (!bp)
             return -1;
         memcpy(e->prev, bp->head, sizeof e->prev);

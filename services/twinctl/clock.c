@@ -2,7 +2,9 @@
  * (tests/schemas/900_test_clock.sql), so tests can jump days ahead. A
  * database without the test clock refuses: production runs on real time. */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pg.h"
@@ -76,25 +78,37 @@ int twctl_clock(int argc, char **argv)
         goto done;
     }
     if (set || reset) {
-        const char *params[2] = {set ? argv[2] : NULL, by};
-        const Oid types[2] = {25, 25}; /* text, cast to timestamptz in the statement */
+        /* The change and its audit row (twctl_record_action) commit
+         * together; the notice reaches the sentinel at the commit. */
+        const char *params[1] = {set ? argv[2] : NULL};
+        const Oid types[1] = {25}; /* text, cast to timestamptz in the statement */
+        json_t *detail = json_pack("{s:s}", "to", set ? argv[2] : "reset");
+        char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+        json_decref(detail);
+        if (!text || twctl_exec(pg, "begin", "BEGIN") < 0) {
+            free(text);
+            goto done;
+        }
         PGresult *r = PQexecParams(
             pg,
             "WITH u AS (UPDATE twinwatch.test_clock"
             " SET offset_by = coalesce($1::timestamptz - now(), '0'), set_at = now() RETURNING 1)"
-            " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')),"
-            " audit.record_action($2, 'clock.set', 'clock',"
-            " jsonb_build_object('to', coalesce($1, 'reset'))) FROM u",
-            2, types, params, NULL, NULL, 0);
+            " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')) FROM u",
+            1, types, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
             fprintf(stderr, "twinctl clock set %s: %s\n", set ? argv[2] : "",
                     PQresultStatus(r) == PGRES_TUPLES_OK
                         ? "the test clock row is missing"
                         : tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
             PQclear(r);
+            free(text);
             goto done;
         }
         PQclear(r);
+        int recorded = twctl_record_action(pg, by, "clock.set", "clock", text);
+        free(text);
+        if (recorded < 0 || twctl_exec(pg, "commit", "COMMIT") < 0)
+            goto done;
     }
     rc = show(pg);
 done:

@@ -477,18 +477,24 @@ int twctl_offsets(int argc, char **argv)
     if (strcmp(argv[1], "accept-loss") != 0)
         return twctl_usage_error("offsets", "unknown subcommand \"%s\" (accept-loss)", argv[1]);
     const char *part = NULL, *by = NULL, *note = "";
-    for (int i = 2; i < argc; i++) {
-        if ((!strcmp(argv[i], "--by") || !strcmp(argv[i], "--note")) && i + 1 < argc) {
-            if (argv[i][2] == 'b')
-                by = argv[++i];
-            else
-                note = argv[++i];
-        } else if (!part && argv[i][0] != '-') {
-            part = argv[i];
-        } else {
-            return twctl_usage_error("offsets accept-loss", "unexpected argument \"%s\"", argv[i]);
-        }
+    static const struct option opts[] = {{"by", required_argument, NULL, 'b'},
+                                         {"note", required_argument, NULL, 'n'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    argc--; /* parsed from "accept-loss" on */
+    argv++;
+    for (int c; (c = getopt_long(argc, argv, "b:n:", opts, NULL)) != -1;) {
+        if (c == 'b')
+            by = optarg;
+        else if (c == 'n')
+            note = optarg;
+        else
+            return TW_EXIT_USAGE;
     }
+    if (optind < argc)
+        part = argv[optind++];
+    if (optind < argc)
+        return twctl_usage_error("offsets accept-loss", "unexpected argument \"%s\"", argv[optind]);
     if (!part || strspn(part, "0123456789") != strlen(part) || strlen(part) > 4)
         return twctl_usage_error("offsets accept-loss", "PARTITION must be a partition number");
     if (!by || !*by)

@@ -3,6 +3,7 @@
  * so the result is the state the live projector reached and `twinctl digest`
  * does not move. One transaction: it commits whole or not at all, and no
  * reader ever sees the tables empty or half rebuilt. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -510,17 +511,23 @@ int twctl_rebuild(int argc, char **argv)
     const char *by = NULL;
     tw_geo *geo = NULL;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help"))
+    static const struct option opts[] = {{"yes", no_argument, NULL, 'y'},
+                                         {"by", required_argument, NULL, 'b'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "yb:h", opts, NULL)) != -1;) {
+        if (c == 'y')
+            yes = 1;
+        else if (c == 'b')
+            by = optarg;
+        else if (c == 'h')
             return usage();
-        if (!strcmp(argv[i], "--by") && i + 1 < argc) {
-            by = argv[++i];
-            continue;
-        }
-        if (strcmp(argv[i], "--yes") != 0)
-            return twctl_usage_error("rebuild", "unexpected argument \"%s\"", argv[i]);
-        yes = 1;
+        else
+            return TW_EXIT_USAGE;
     }
+    if (optind < argc)
+        return twctl_usage_error("rebuild", "unexpected argument \"%s\"", argv[optind]);
     if (!yes)
         return twctl_usage_error("rebuild",
                                  "this replaces every projection table (proj.twinning, "
