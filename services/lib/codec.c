@@ -30,6 +30,7 @@ static const char *reason_names[TW_R__COUNT] = {
     [TW_R_PLEDGE_CANCELLED] = "pledge_cancelled",
     [TW_R_PLEDGE_LOCALITY_MISMATCH] = "pledge_locality_mismatch",
     [TW_R_CONFLICTING_DUPLICATE] = "conflicting_duplicate",
+    [TW_R_LOCALITY_AMBIGUOUS] = "locality_ambiguous",
     [TW_R_UNAUTHENTICATED] = "unauthenticated",
     [TW_R_BAD_SIGNATURE] = "bad_signature",
 };

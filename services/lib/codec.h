@@ -25,6 +25,7 @@ typedef enum {
     TW_R_PLEDGE_CANCELLED,
     TW_R_PLEDGE_LOCALITY_MISMATCH,
     TW_R_CONFLICTING_DUPLICATE,
+    TW_R_LOCALITY_AMBIGUOUS,
     TW_R_UNAUTHENTICATED, /* ingest.require_provenance: neither gateway, twinctl nor signed */
     TW_R_BAD_SIGNATURE,   /* a tw-signature that does not verify with the agency's keys */
     TW_R__COUNT

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include "codec.h"
+#include "geo.h"
 #include "tables.h"
 
 typedef enum { TW_TWINNING_NONE = 0, TW_TWINNING_ACTIVE, TW_TWINNING_ENDED } tw_twinning_status;
@@ -56,6 +57,19 @@ tw_pledge *tw_state_find_pledge(tw_state *st, const char *agency, const char *pl
 int tw_state_has_agency(const tw_state *st, const char *code);
 int tw_state_has_locality(const tw_state *st, const char *code);
 
+/* Unit versions and lineage (borrowed; NULL = none). With them, an event's
+ * locality code is resolved at its local date (geo.h) and a twinning
+ * follows its commune through reorganisations: the state is then asked for
+ * twinnings under every code of the unit's lineage (tw_project_codes), and
+ * tw_state_add_locality is not consulted. Without them, a code is a unit
+ * forever, as before issue 13. */
+void tw_state_set_geo(tw_state *st, const tw_geo *geo);
+/* The codes under which the twinning an event names may be filed: the
+ * resolved unit's code and its predecessors' (or the code as sent, when
+ * there is no geography or it does not resolve). The caller loads the
+ * twinnings (agency, code) for each before applying. Returns the count. */
+int tw_project_codes(const tw_state *st, const tw_event *ev, const char **codes, int max);
+
 /* Reference data the batch may name. Returns -1 when out of memory. */
 int tw_state_add_agency(tw_state *st, const char *code) __attribute__((warn_unused_result));
 int tw_state_add_locality(tw_state *st, const char *code) __attribute__((warn_unused_result));
@@ -71,9 +85,13 @@ tw_source *tw_state_load_source(tw_state *st, const char *source_system, const c
 
 /* Applies one event that passed tw_codec_check. Returns 0 when accepted
  * (state changed), -1 with rej filled when refused (state unchanged), -2
- * when out of memory. partition/offset place a parked delivery in order. */
+ * when out of memory. partition/offset place a parked delivery in order.
+ * After an accepted event, tw_project_mapped tells whether its code was
+ * mapped to another unit (a retired code, or a new code for an old date). */
 int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16],
                      int32_t partition, int64_t offset, tw_reject *rej);
+
+int tw_project_mapped(const tw_state *st);
 
 /* Iteration over what the state holds; start with *pos = 0. */
 tw_twinning *tw_state_next_twinning(tw_state *st, size_t *pos);

@@ -30,8 +30,9 @@ tw_batch *tw_batch_new(const char *topic, tw_state *cache)
     b->seen = tw_map_new();
     b->known = tw_map_new();
     b->keys = tw_map_new();
+    b->geo = tw_geo_new();
     b->arena = tw_arena_new(256 * 1024);
-    if (!b->st || !b->seen || !b->known || !b->keys || !b->arena) {
+    if (!b->st || !b->seen || !b->known || !b->keys || !b->geo || !b->arena) {
         tw_batch_free(b);
         return NULL;
     }
@@ -103,6 +104,7 @@ void tw_batch_free(tw_batch *b)
     free(b->e);
     tw_map_free(b->seen);
     tw_map_free(b->known);
+    tw_geo_free(b->geo);
     tw_map_free(b->keys);
     tw_arena_free(b->arena);
     for (int i = 0; i < RA__COUNT; i++)
@@ -257,8 +259,11 @@ static const char *read_sql(const tw_table *t)
     if (sql[i][0])
         return sql[i];
     if (i == 0)
+        /* under any code related through the lineage: a twinning's events
+         * may come under its old or its new code (issue 13) */
         snprintf(sql[i], sizeof sql[i],
-                 "SELECT %s FROM unnest($1::text[], $2::text[]) k(a, l)"
+                 "SELECT %s FROM (SELECT DISTINCT k.a, c.l FROM unnest($1::text[], $2::text[])"
+                 " k(a, l), LATERAL ref.related_codes(k.l) c(l)) k"
                  " JOIN proj.twinning t ON t.agency_code = k.a AND t.locality_code = k.l",
                  tw_table_read_list(t, "t"));
     else if (i == 1)
@@ -307,9 +312,10 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
              want(b, 'a', ev->agency_code, NULL, &b->ra[RA_AGENCIES], NULL) < 0) ||
             (!tw_state_has_locality(b->st, ev->locality_code) &&
              want(b, 'l', ev->locality_code, NULL, &b->ra[RA_LOCALITIES], NULL) < 0) ||
-            (!tw_state_find_twinning(b->st, ev->agency_code, ev->locality_code) &&
-             want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
-                 0) ||
+            /* a twinning may be cached under another code of its unit's lineage, or
+             * changed by another partition's events under another code: always read */
+            (want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
+             0) ||
             (*pid && !tw_state_find_pledge(b->st, ev->agency_code, pid) &&
              want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
             (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
@@ -327,6 +333,7 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
         [READ_TWINNINGS] = {RA_TW_A, RA_TW_L},
         [READ_PLEDGES] = {RA_PL_A, RA_PL_I},
         [READ_PARKED] = {RA_PK_A, RA_PK_I},
+        [READ_GEO] = {-1, -1},
     };
     const char *sqls[READ__COUNT] = {
         [READ_KNOWN] = SQL_KNOWN,
@@ -335,12 +342,21 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
         [READ_TWINNINGS] = read_sql(tw_twinning_table),
         [READ_PLEDGES] = read_sql(tw_pledge_table),
         [READ_PARKED] = read_sql(tw_parked_table),
+        /* reread with every batch (a few hundred rows), so that a reference
+         * load takes effect at the next batch, as it does for rebuild */
+        [READ_GEO] = TW_GEO_SQL,
     };
     b->nread = 0;
     for (int i = 0; i < READ__COUNT; i++) {
-        if ((i == READ_KNOWN && !b->careful) || b->ra[keys[i].a1].n == 0)
+        if ((i == READ_KNOWN && !b->careful) || (keys[i].a1 >= 0 && b->ra[keys[i].a1].n == 0))
             continue;
         tw_pgparams_clear(&p);
+        if (keys[i].a1 < 0) { /* READ_GEO: no parameters */
+            if (tw_pgpipe_send(pipe, sqls[i], &p) < 0)
+                return -1;
+            b->read_kind[b->nread++] = (read_stmt)i;
+            continue;
+        }
         if (tw_pgparams_array(&p, &b->ra[keys[i].a1]) < 0 ||
             (keys[i].a2 >= 0 && tw_pgparams_array(&p, &b->ra[keys[i].a2]) < 0) ||
             tw_pgpipe_send(pipe, sqls[i], &p) < 0)
@@ -392,10 +408,25 @@ static int load_twinnings(tw_batch *b, const PGresult *r)
     const tw_table *t = tw_twinning_table;
     int a = tw_table_find(t, "agency_code"), l = tw_table_find(t, "locality_code");
     for (int i = 0; i < PQntuples(r); i++) {
-        tw_twinning *x = tw_state_load_twinning(b->st, str(r, i, a), str(r, i, l));
+        /* a cached entry is clean between batches: the stored row replaces it */
+        tw_twinning *x = tw_state_find_twinning(b->st, str(r, i, a), str(r, i, l));
+        if (!x)
+            x = tw_state_load_twinning(b->st, str(r, i, a), str(r, i, l));
         if (!x || load_columns(t, x, r, i, TW_COL_KEY) < 0)
             return -1;
     }
+    return 0;
+}
+
+static int load_geo(tw_batch *b, const PGresult *r)
+{
+    tw_geo_clear(b->geo);
+    for (int i = 0; i < PQntuples(r); i++)
+        if (tw_geo_add_row(b->geo, str(r, i, 0), str(r, i, 1), str(r, i, 2),
+                           PQgetisnull(r, i, 3) ? NULL : str(r, i, 3),
+                           PQgetisnull(r, i, 4) ? NULL : str(r, i, 4)) < 0)
+            return -1;
+    tw_state_set_geo(b->st, b->geo);
     return 0;
 }
 
@@ -452,6 +483,9 @@ static void on_read_result(void *arg, int stmt, const PGresult *r)
         break;
     case READ_PARKED:
         rc = load_parked(b, r);
+        break;
+    case READ_GEO:
+        rc = load_geo(b, r);
         break;
     default:
         break;
@@ -518,6 +552,7 @@ static int apply(tw_batch *b)
 {
     char idtext[TW_UUID_STRLEN + 1];
     memset(&b->stats, 0, sizeof b->stats);
+    tw_state_set_geo(b->st, b->geo); /* the geography this batch read */
     for (size_t i = 0; i < b->n; i++) {
         tw_entry *e = &b->e[i];
         if (e->rkm->offset < expected_of(b, e->rkm->partition)) {

@@ -7,6 +7,7 @@
 #include "batch.h"
 #include "chain.h"
 #include "codec.h"
+#include "geo.h"
 #include "map.h"
 #include "project.h"
 
@@ -50,6 +51,7 @@ typedef enum read_stmt {
     READ_TWINNINGS,
     READ_PLEDGES,
     READ_PARKED,
+    READ_GEO, /* unit versions and lineage (geo.h), every batch */
     READ__COUNT
 } read_stmt;
 
@@ -76,6 +78,7 @@ struct tw_batch {
     tw_map *seen;           /* event_id text -> first accepted entry in this batch */
     tw_map *known;          /* event_id text -> known_payload already in the log */
     tw_map *keys;           /* keys queued for the read phase */
+    tw_geo *geo;            /* unit versions and lineage, reread each batch */
     tw_reject scratch;      /* the check under way; kept (copied) only if it rejects */
     struct tw_arena *arena; /* decoded events, canonical bytes, keys: freed by tw_batch_clear */
     tw_pgarr ra[RA__COUNT];

@@ -56,18 +56,26 @@ int twctl_clock(int argc, char **argv)
         return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
     }
     const char *by = NULL;
-    if (argc >= 4 && !strcmp(argv[argc - 2], "--by")) {
-        by = argv[argc - 1];
-        argc -= 2;
+    static const struct option opts[] = {{"by", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0}};
+    argc--; /* parsed from the subcommand on: argv[0] is show, set or reset */
+    argv++;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "b:", opts, NULL)) != -1;) {
+        if (c == 'b')
+            by = optarg;
+        else
+            return TW_EXIT_USAGE;
     }
-    int set = !strcmp(argv[1], "set"), reset = !strcmp(argv[1], "reset");
-    if (!set && !reset && strcmp(argv[1], "show") != 0)
-        return twctl_usage_error("clock", "unknown subcommand \"%s\" (show, set TIME, reset)",
-                                 argv[1]);
-    if (set && argc != 3)
+    /* getopt_long moved the operands after the subcommand to the end */
+    const char *sub = argv[0], *when = optind < argc ? argv[optind] : NULL;
+    int nops = argc - optind;
+    int set = !strcmp(sub, "set"), reset = !strcmp(sub, "reset");
+    if (!set && !reset && strcmp(sub, "show") != 0)
+        return twctl_usage_error("clock", "unknown subcommand \"%s\" (show, set TIME, reset)", sub);
+    if (set && nops != 1)
         return twctl_usage_error("clock", "set needs one TIME, e.g. 2026-09-01T08:00:00+07:00");
-    if (!set && argc != 2)
-        return twctl_usage_error("clock", "%s takes no argument", argv[1]);
+    if (!set && nops != 0)
+        return twctl_usage_error("clock", "%s takes no argument", sub);
     if ((set || reset) && !(by = twctl_by(by)))
         return twctl_usage_error("clock", "--by NAME is needed: a clock change is audited");
     pg = twctl_pg();
@@ -80,9 +88,9 @@ int twctl_clock(int argc, char **argv)
     if (set || reset) {
         /* The change and its audit row (twctl_record_action) commit
          * together; the notice reaches the sentinel at the commit. */
-        const char *params[1] = {set ? argv[2] : NULL};
+        const char *params[1] = {set ? when : NULL};
         const Oid types[1] = {25}; /* text, cast to timestamptz in the statement */
-        json_t *detail = json_pack("{s:s}", "to", set ? argv[2] : "reset");
+        json_t *detail = json_pack("{s:s}", "to", set ? when : "reset");
         char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
         json_decref(detail);
         if (!text || twctl_exec(pg, "begin", "BEGIN") < 0) {
@@ -96,7 +104,7 @@ int twctl_clock(int argc, char **argv)
             " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')) FROM u",
             1, types, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-            fprintf(stderr, "twinctl clock set %s: %s\n", set ? argv[2] : "",
+            fprintf(stderr, "twinctl clock set %s: %s\n", set ? when : "",
                     PQresultStatus(r) == PGRES_TUPLES_OK
                         ? "the test clock row is missing"
                         : tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));

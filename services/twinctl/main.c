@@ -50,7 +50,7 @@ static const struct {
 } commands[] = {
     {"migrate", twctl_migrate, "apply the numbered migrations in schemas/"},
     {"load-reference", twctl_load_reference,
-     "--agencies FILE --localities FILE: upsert reference data"},
+     "--agencies FILE --localities FILE --lineage FILE --effective DATE: reference data"},
     {"publish", twctl_publish, "[--format jsonl|csv] [--skip-invalid] FILE...: feed -> Kafka"},
     {"wait", twctl_wait, "--caught-up [--timeout S]: until the projector has every event"},
     {"status", twctl_status, "lag per partition, dead letters, events by type"},

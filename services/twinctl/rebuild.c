@@ -91,6 +91,30 @@ done:
     return rc;
 }
 
+/* The unit versions and lineage (geo.h): events resolve as the projector
+ * resolved them. */
+static int load_geo(rebuild *r, tw_geo *g)
+{
+    PGresult *res = PQexec(r->pg, TW_GEO_SQL);
+    int rc = -1;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail_pg(r, "read the geography", res);
+        goto done;
+    }
+    for (int i = 0; i < PQntuples(res); i++)
+        if (tw_geo_add_row(g, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                           PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3),
+                           PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4)) < 0) {
+            fail(r, "out of memory loading the geography");
+            goto done;
+        }
+    tw_state_set_geo(r->st, g);
+    rc = 0;
+done:
+    PQclear(res);
+    return rc;
+}
+
 /* ---- reading the log ---- */
 
 static uint32_t be32(const unsigned char *p)
@@ -485,6 +509,7 @@ int twctl_rebuild(int argc, char **argv)
     struct timespec t0, t1;
     int yes = 0, rc = TW_EXIT_FAIL;
     const char *by = NULL;
+    tw_geo *geo = NULL;
 
     static const struct option opts[] = {{"yes", no_argument, NULL, 'y'},
                                          {"by", required_argument, NULL, 'b'},
@@ -512,7 +537,7 @@ int twctl_rebuild(int argc, char **argv)
         return twctl_usage_error("rebuild", "--by NAME is needed: a rebuild is audited");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     r.pg = twctl_pg();
-    if (!(r.st = tw_state_new())) {
+    if (!(r.st = tw_state_new()) || !(geo = tw_geo_new())) {
         fail(&r, "out of memory");
         goto done;
     }
@@ -520,8 +545,7 @@ int twctl_rebuild(int argc, char **argv)
         exec(&r, "set work_mem", "SET LOCAL work_mem = '256MB'") < 0 ||
         exec(&r, "lock the projection tables", SQL_LOCK) < 0 ||
         load_codes(&r, "SELECT code FROM ref.agency", tw_state_add_agency) < 0 ||
-        load_codes(&r, "SELECT code FROM ref.locality", tw_state_add_locality) < 0 ||
-        replay_log(&r) < 0)
+        load_geo(&r, geo) < 0 || replay_log(&r) < 0)
         goto done;
     if (r.refused > 0) {
         fail(&r,
@@ -557,6 +581,7 @@ done:
     }
     PQfinish(r.pg); /* also ends an unfinished COPY, and its transaction */
     tw_state_free(r.st);
+    tw_geo_free(geo);
     free(r.out);
     return rc;
 }
