@@ -17,7 +17,7 @@ fault_up
 SMALL=$T/small
 mkdir -p "$SMALL"
 mount -t tmpfs -o size=96m,mode=0700 tmpfs "$SMALL" || fail "cannot mount a tmpfs on $SMALL"
-trap 'rc=$?; umount -l "$SMALL" 2>/dev/null; (exit $rc); harness_cleanup' EXIT
+trap 'rc=$?; set +e; umount -l "$SMALL" 2>/dev/null; (exit $rc); harness_cleanup' EXIT
 chown postgres: "$SMALL"
 runuser -u postgres -- mkdir "$SMALL/ts"
 q "CREATE TABLESPACE small LOCATION '$SMALL/ts'"
