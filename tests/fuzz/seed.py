@@ -4,7 +4,9 @@ the sample feed (ops/sample), the fault scenario's poison kinds
 (tests/fault/scenario.py), the unit tests' edge cases
 (tests/integration/data/edge.jsonl) and the service configs (ops/config).
 Inputs found by fuzzing (crashes turned into fixes) live beside these seeds
-under names starting "found-" and are kept.
+under names starting "found-", and inputs that cover new edges, merged from
+long runs (fuzz_T -merge=1 tests/fuzz/corpus/T build-fuzz/fuzz-work/T), under
+their SHA-1; both are kept.
 
 Usage: tests/fuzz/seed.py   (Debian's python3 with python3-protobuf; protoc)
 """
