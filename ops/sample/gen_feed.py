@@ -66,7 +66,7 @@ AGENCY_META = {
     "AGRIBANK-QNA": ("agribank-qna-csr", "20335", "erp", "AGR-QNA"),
     "BIDV-QNA": ("bidv-qna-csr", "20341", "erp", "BIDV-QNA"),
     "VNPT-QNA": ("vnpt-qna-eoffice", "20335", "erp", "VNPT-QNA"),
-    "VIETTEL-QNA": ("viettel-qna-erp", "20338", "erp", "VTQNA"),
+    "VIETTEL-QNA": ("viettel-qna-erp", "20335", "erp", "VTQNA"),
     "SO-NNPTNT": ("snnptnt-qlvb", "20341", "erp", "SNN"),
     "SO-LDTBXH": ("sldtbxh-qlvb", "20341", "erp", "SLĐTBXH"),
     "SO-GDDT": ("sgddt-export", "20335", "export", "SGDĐT"),
@@ -74,7 +74,7 @@ AGENCY_META = {
     "SO-TAICHINH": ("stc-export", "20341", "export", "STC"),
     "BAN-DANTOC": ("bdt-export", "20341", "export", "BDT"),
     "SO-KHDT": ("skhdt-export", "20341", "export", "SKHĐT"),
-    "SO-GTVT": ("sgtvt-export", "20338", "export", "SGTVT"),
+    "SO-GTVT": ("sgtvt-export", "20335", "export", "SGTVT"),
     "SO-CONGTHUONG": ("sct-export", "20341", "export", "SCT"),
     "SO-XAYDUNG": ("sxd-qlvb", "20341", "erp", "SXD"),
     "SO-TNMT": ("stnmt-export", "20341", "export", "STNMT"),
@@ -106,7 +106,7 @@ HEARTBEATS = {
 # (agency, commune, profile). Profiles: fixed (hand-written below), substantive, mixed,
 # formal (visits and gifts only), dormant (nothing after mid-2025), ended (twinningEnded).
 TWINNINGS = [
-    ("PETROLIMEX-QNA", "20530", "fixed"),        # Đắc Tôi, Nam Giang
+    ("PETROLIMEX-QNA", "20705", "fixed"),        # Đắc Tôi, Nam Giang
     ("EVNCPC-QNA", "20719", "substantive"),      # Đắc Pring
     ("EVNCPC-QNA", "20935", "substantive"),      # Trà Leng
     ("VCB-QNA", "20443", "substantive"),         # A Xan
@@ -132,7 +132,7 @@ TWINNINGS = [
     ("SO-XAYDUNG", "20740", "dormant"),          # Phước Chánh
     ("SO-TNMT", "20776", "formal"),              # Phước Gia
     ("SO-VHTTDL", "20449", "substantive"),       # Lăng
-    ("SO-VHTTDL", "20672", "mixed"),             # Sơn Viên
+    ("SO-VHTTDL", "20671", "mixed"),             # Quế Lộc (with Sơn Viên since 2025-01-01)
     ("SO-TTTT", "20929", "substantive"),         # Trà Giáp
     ("SO-KHCN", "20746", "substantive"),         # Phước Kim (Trà Linh is in feed-sample.csv)
     ("SO-NOIVU", "20869", "mixed"),              # Tiên Lãnh
@@ -148,6 +148,8 @@ TWINNINGS = [
     ("BDBP-TINH", "20704", "substantive"),       # La Dêê
     ("BDBP-TINH", "20437", "substantive"),       # Ch'ơm
     ("CONGAN-TINH", "20701", "substantive"),     # Zuôih
+    ("CONGAN-TINH", "20707", "substantive"),     # Chà Vàl: with Zuôih, xã Nam Giang from 2025-07
+    ("BIDV-QNA", "20695", "mixed"),              # thị trấn Thạnh Mỹ, xã Thạnh Mỹ from 2025-07
     ("HND-TINH", "20770", "substantive"),        # Sông Trà
     ("HND-TINH", "20669", "substantive"),        # Phước Ninh
     ("TINH-DOAN", "20920", "substantive"),       # Trà Đốc
@@ -219,7 +221,7 @@ THEMES = {
             "trồng dược liệu dưới tán rừng", "nuôi bò sinh sản"],
     "516": ["trồng sâm Ngọc Linh", "trồng quế Trà My", "nuôi heo đen bản địa",
             "trồng đương quy", "trồng dược liệu dưới tán rừng"],
-    "519": ["trồng bưởi", "trồng mít Thái", "nuôi bò sinh sản", "trồng rau an toàn",
+    "509": ["trồng bưởi", "trồng mít Thái", "nuôi bò sinh sản", "trồng rau an toàn",
             "du lịch sinh thái cộng đồng"],
 }
 VILLAGES = ["thôn 1", "thôn 2", "thôn 3", "thôn 4", "thôn 5", "thôn 6"]
@@ -1093,6 +1095,9 @@ def summary(g, out):
     return "\n".join(lines)
 
 
+COMMUNE_LEVEL = ("commune", "ward", "township")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="feed file to write (JSON lines)")
@@ -1114,12 +1119,12 @@ def main(argv=None):
             problems.append(f"agency {agency} is not in {args.agencies}")
         if agency not in AGENCY_META:
             problems.append(f"agency {agency} has no source system")
-        if loc.get(commune, {}).get("level") != "commune":
+        if loc.get(commune, {}).get("level") not in COMMUNE_LEVEL:
             problems.append(f"commune {commune} is not a commune in {args.localities}")
         elif loc[commune]["parent_code"] not in THEMES:
             problems.append(f"commune {commune}: district {loc[commune]['parent_code']} has no themes")
     for agency, meta in AGENCY_META.items():
-        if loc.get(meta[1], {}).get("level") != "commune":
+        if loc.get(meta[1], {}).get("level") not in COMMUNE_LEVEL:
             problems.append(f"home ward {meta[1]} of {agency} is not in {args.localities}")
     if problems:
         sys.exit("gen_feed: " + "\n  ".join(problems))

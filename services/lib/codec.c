@@ -31,6 +31,7 @@ static const char *reason_names[TW_R__COUNT] = {
     [TW_R_PLEDGE_CANCELLED] = "pledge_cancelled",
     [TW_R_PLEDGE_LOCALITY_MISMATCH] = "pledge_locality_mismatch",
     [TW_R_CONFLICTING_DUPLICATE] = "conflicting_duplicate",
+    [TW_R_LOCALITY_AMBIGUOUS] = "locality_ambiguous",
 };
 
 const char *tw_reason_name(tw_reason r)

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
+
 int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
                  size_t errlen)
 {
@@ -17,6 +19,15 @@ int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char
         return -1;
     }
     return 0;
+}
+
+void tw_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    tw_log(level <= 3   ? TW_LOG_ERROR
+           : level <= 4 ? TW_LOG_WARN
+                        : TW_LOG_INFO,
+           "kafka %s: %s", fac, buf);
 }
 
 int tw_kafka_check(const char *key, const char *value, char *why, size_t whylen)

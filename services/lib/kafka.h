@@ -30,6 +30,10 @@ int tw_kafka_check(const char *key, const char *value, char *why, size_t whylen)
 int tw_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
                  size_t errlen) __attribute__((warn_unused_result));
 
+/* librdkafka's log lines as the program's own (syslog level mapped), for
+ * rd_kafka_conf_set_log_cb. */
+void tw_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 /* Wakes the loop through a non-blocking pipe when q turns non-empty. */
 typedef struct tw_kafka_wakeup {
     int fds[2];

@@ -148,11 +148,6 @@ void tw_metric_hide(tw_metric *m, int hidden)
         m->hidden = hidden;
 }
 
-double tw_metric_value(const tw_metric *c)
-{
-    return c ? c->value : 0;
-}
-
 const char *tw_metrics_labels(char *buf, size_t len, ...)
 {
     va_list ap;

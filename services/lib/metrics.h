@@ -32,7 +32,6 @@ tw_metric *tw_metrics_histogram(tw_metrics *m, const char *name, const char *hel
 void tw_metric_add(tw_metric *c, double v);
 void tw_metric_set(tw_metric *g, double v);
 void tw_metric_observe(tw_metric *h, double v);
-double tw_metric_value(const tw_metric *c);
 /* A hidden series is left out of the exposition (a partition no longer
  * assigned) until it is shown again. */
 void tw_metric_hide(tw_metric *m, int hidden);

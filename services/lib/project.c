@@ -21,9 +21,21 @@ struct tw_state {
     tw_map *pledges;   /* "agency\x1fpledge" -> tw_pledge */
     tw_map *parked;    /* "agency\x1fpledge" -> tw_parked list, arrival order */
     tw_map *sources;   /* source_system -> tw_source */
+    const tw_geo *geo; /* borrowed; NULL: codes never change */
+    int mapped;        /* the last event's code was mapped to another unit */
 };
 
 static int present = 1;
+
+void tw_state_set_geo(tw_state *st, const tw_geo *geo)
+{
+    st->geo = geo;
+}
+
+int tw_project_mapped(const tw_state *st)
+{
+    return st->mapped;
+}
 
 tw_state *tw_state_new(void)
 {
@@ -371,8 +383,8 @@ static int touch_source(tw_state *st, const tw_event *ev)
 
 /* A delivery or training naming a pledge: applied now, or parked. */
 static int deliver_or_park(tw_state *st, const tw_event *ev, const uint8_t event_id[16],
-                           tw_pledge *p, int64_t amount, int64_t quantity, int32_t partition,
-                           int64_t offset)
+                           const tw_twinning *t, tw_pledge *p, int64_t amount, int64_t quantity,
+                           int32_t partition, int64_t offset)
 {
     const char *pid = tw_event_pledge_id(ev);
     if (!*pid)
@@ -381,7 +393,7 @@ static int deliver_or_park(tw_state *st, const tw_event *ev, const uint8_t event
         deliver(p, amount, quantity, ev->occurred_at_ms);
         return 0;
     }
-    tw_parked *k = tw_state_load_parked(st, event_id, ev->agency_code, pid, ev->locality_code);
+    tw_parked *k = tw_state_load_parked(st, event_id, ev->agency_code, pid, t->locality_code);
     if (!k)
         return -2;
     k->amount_vnd = amount;
@@ -402,7 +414,7 @@ static int apply_pledged(tw_state *st, const tw_event *ev, tw_twinning *t, tw_pl
         return tw_reject_set(rej, TW_R_DUPLICATE_PLEDGE,
                              "pledge %s of %s already exists (locality %s)", b->pledge_id,
                              ev->agency_code, p->locality_code);
-    if (!(p = tw_state_load_pledge(st, ev->agency_code, b->pledge_id, ev->locality_code)))
+    if (!(p = tw_state_load_pledge(st, ev->agency_code, b->pledge_id, t->locality_code)))
         return -2;
     free(p->in_kind);
     free(p->unit);
@@ -422,7 +434,7 @@ static int apply_pledged(tw_state *st, const tw_event *ev, tw_twinning *t, tw_pl
     p->dirty = 1;
     pair_key(key, sizeof key, ev->agency_code, b->pledge_id);
     for (tw_parked *k = tw_map_get(st->parked, key); k; k = k->next) {
-        if (k->applied || strcmp(k->locality_code, ev->locality_code) != 0)
+        if (k->applied || strcmp(k->locality_code, t->locality_code) != 0)
             continue;
         deliver(p, k->amount_vnd, k->quantity, k->occurred_at);
         k->applied = 1;
@@ -456,6 +468,91 @@ static int apply_revised(const tw_event *ev, tw_pledge *p, tw_reject *rej)
     return 0;
 }
 
+#define MAX_CODES 32
+
+int tw_project_codes(const tw_state *st, const tw_event *ev, const char **codes, int max)
+{
+    tw_geo_res r;
+    if (st->geo) {
+        tw_geo_resolve(st->geo, ev->locality_code, tw_date_of_ms(ev->occurred_at_ms), &r);
+        if (r.unit)
+            return tw_geo_lineage_codes(st->geo, r.unit, codes, max);
+    }
+    codes[0] = ev->locality_code;
+    return max > 0 ? 1 : 0;
+}
+
+/* Resolves the event's locality (refusing what cannot be placed) and
+ * fills codes with where its twinning may be filed. Returns the count, or
+ * -1 with rej filled. */
+static int locality_codes(tw_state *st, const tw_event *ev, const char **codes, tw_reject *rej)
+{
+    tw_geo_res r;
+    char day[11], ended[11], cands[256];
+
+    st->mapped = 0;
+    if (!st->geo) {
+        if (!tw_map_get(st->localities, ev->locality_code))
+            return tw_reject_set(rej, TW_R_UNKNOWN_LOCALITY,
+                                 "locality %s is not in the reference data", ev->locality_code);
+        codes[0] = ev->locality_code;
+        return 1;
+    }
+    tw_geo_resolve(st->geo, ev->locality_code, tw_date_of_ms(ev->occurred_at_ms), &r);
+    tw_date_format(tw_date_of_ms(ev->occurred_at_ms), day);
+    switch (r.status) {
+    case TW_GEO_VALID:
+        break;
+    case TW_GEO_MAPPED:
+        st->mapped = 1;
+        break;
+    case TW_GEO_AMBIGUOUS:
+        tw_geo_candidates_text(&r, cands, sizeof cands);
+        return tw_reject_set(rej, TW_R_LOCALITY_AMBIGUOUS,
+                             "locality %s on %s could be any of %s (it was split); send the code "
+                             "of the unit it happened in",
+                             ev->locality_code, day, cands);
+    case TW_GEO_ABOLISHED:
+        tw_date_format(r.ended, ended);
+        return tw_reject_set(rej, TW_R_UNKNOWN_LOCALITY,
+                             "locality %s ended on %s with no successor; no unit has it on %s",
+                             ev->locality_code, ended, day);
+    case TW_GEO_UNKNOWN:
+    default:
+        return tw_reject_set(rej, TW_R_UNKNOWN_LOCALITY,
+                             "locality %s is not in the reference data on %s", ev->locality_code,
+                             day);
+    }
+    return tw_geo_lineage_codes(st->geo, r.unit, codes, MAX_CODES);
+}
+
+/* The twinning an event belongs to, among those filed under codes: its
+ * pledge's, when the event names one filed there (deliveries follow their
+ * pledge through a merger); else an active one under the code as sent
+ * (so each Kafka key keeps writing its own row); else the first active one
+ * in lineage order; else the first found (ended: to re-sign or refuse). */
+static tw_twinning *find_twinning(tw_state *st, const tw_event *ev, const char **codes, int n,
+                                  const tw_pledge *p)
+{
+    tw_twinning *any = NULL, *t;
+    for (int i = 0; p && i < n; i++)
+        if (!strcmp(codes[i], p->locality_code))
+            return tw_state_find_twinning(st, ev->agency_code, codes[i]);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(codes[i], ev->locality_code) &&
+            (t = tw_state_find_twinning(st, ev->agency_code, codes[i])) &&
+            t->status == TW_TWINNING_ACTIVE)
+            return t;
+    for (int i = 0; i < n; i++) {
+        t = tw_state_find_twinning(st, ev->agency_code, codes[i]);
+        if (t && t->status == TW_TWINNING_ACTIVE)
+            return t;
+        if (t && !any)
+            any = t;
+    }
+    return any;
+}
+
 int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16],
                      int32_t partition, int64_t offset, tw_reject *rej)
 {
@@ -463,16 +560,19 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
     tw_twinning *t;
     tw_pledge *p = NULL;
     const char *pid = tw_event_pledge_id(ev);
-    int rc = 0;
+    const char *codes[MAX_CODES];
+    int ncodes, rc = 0;
 
     if (!tw_map_get(st->agencies, ev->agency_code))
         return tw_reject_set(rej, TW_R_UNKNOWN_AGENCY, "agency %s is not in the reference data",
                              ev->agency_code);
-    if (!tw_map_get(st->localities, ev->locality_code))
-        return tw_reject_set(rej, TW_R_UNKNOWN_LOCALITY, "locality %s is not in the reference data",
-                             ev->locality_code);
-    pair_key(key, sizeof key, ev->agency_code, ev->locality_code);
-    t = tw_map_get(st->twinnings, key);
+    if ((ncodes = locality_codes(st, ev, codes, rej)) < 0)
+        return -1;
+    if (*pid) {
+        pair_key(key, sizeof key, ev->agency_code, pid);
+        p = tw_map_get(st->pledges, key);
+    }
+    t = find_twinning(st, ev, codes, ncodes, p && ev->body_case != EV(SUPPORT_PLEDGED) ? p : NULL);
 
     if (ev->body_case == EV(FEED_HEARTBEAT))
         return touch_source(st, ev);
@@ -481,8 +581,8 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
         if (t && t->status == TW_TWINNING_ACTIVE)
             return tw_reject_set(rej, TW_R_TWINNING_ALREADY_ACTIVE,
                                  "twinning %s|%s is already active", ev->agency_code,
-                                 ev->locality_code);
-        if (!t && !(t = tw_state_load_twinning(st, ev->agency_code, ev->locality_code)))
+                                 t->locality_code);
+        if (!t && !(t = tw_state_load_twinning(st, ev->agency_code, codes[0])))
             return -2;
         char *prog = dup_or_empty(b->programme);
         if (!prog)
@@ -502,17 +602,13 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
     }
     if (!t || t->status != TW_TWINNING_ACTIVE)
         return tw_reject_set(rej, TW_R_TWINNING_NOT_ACTIVE, "twinning %s|%s is %s", ev->agency_code,
-                             ev->locality_code, !t ? "not signed" : "ended");
+                             t ? t->locality_code : ev->locality_code, !t ? "not signed" : "ended");
 
-    if (*pid) {
-        pair_key(key, sizeof key, ev->agency_code, pid);
-        p = tw_map_get(st->pledges, key);
-        if (p && ev->body_case != EV(SUPPORT_PLEDGED) &&
-            strcmp(p->locality_code, ev->locality_code) != 0)
-            return tw_reject_set(rej, TW_R_PLEDGE_LOCALITY_MISMATCH,
-                                 "pledge %s of %s belongs to locality %s, not %s", pid,
-                                 ev->agency_code, p->locality_code, ev->locality_code);
-    }
+    if (p && ev->body_case != EV(SUPPORT_PLEDGED) &&
+        strcmp(p->locality_code, t->locality_code) != 0)
+        return tw_reject_set(rej, TW_R_PLEDGE_LOCALITY_MISMATCH,
+                             "pledge %s of %s belongs to locality %s, not %s", pid, ev->agency_code,
+                             p->locality_code, ev->locality_code);
 
     switch (ev->body_case) {
     case EV(TWINNING_ENDED):
@@ -541,7 +637,7 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
         else
             t->formal++;
         activity(t, ev->occurred_at_ms);
-        rc = deliver_or_park(st, ev, event_id, p, b->amount_vnd, b->quantity, partition, offset);
+        rc = deliver_or_park(st, ev, event_id, t, p, b->amount_vnd, b->quantity, partition, offset);
         break;
     }
     case EV(TRAINING_DELIVERED): {
@@ -549,7 +645,7 @@ int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16
         t->trainees += b->trainees;
         t->substantive++;
         activity(t, ev->occurred_at_ms);
-        rc = deliver_or_park(st, ev, event_id, p, 0, b->trainees, partition, offset);
+        rc = deliver_or_park(st, ev, event_id, t, p, 0, b->trainees, partition, offset);
         break;
     }
     case EV(PLEDGE_REVISED):

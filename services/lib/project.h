@@ -8,47 +8,33 @@
 
 #include <stdint.h>
 #include "codec.h"
+#include "geo.h"
+#include "tables.h"
 
 typedef enum { TW_TWINNING_NONE = 0, TW_TWINNING_ACTIVE, TW_TWINNING_ENDED } tw_twinning_status;
 typedef enum { TW_PLEDGE_OPEN = 0, TW_PLEDGE_COMPLETE, TW_PLEDGE_CANCELLED } tw_pledge_status;
 
-/* Times are ms since the epoch (0 = none); dates are days since 1970-01-01
- * (TW_DATE_NONE = none). Strings are owned by the state. */
+/* The rows of the projection tables: their columns are declared by the
+ * table descriptions (tables.h); strings are owned by the state. */
 typedef struct tw_twinning {
-    char *agency_code, *locality_code, *programme;
-    tw_twinning_status status;
-    int32_t start_date, end_date, terms;
-    int64_t signed_at, ended_at;
-    int64_t visits, gift_value_vnd, delivered_vnd, trainees, jobs, models_replicated;
-    int64_t substantive, formal, last_activity_at;
+    TW_TWINNING_COLUMNS(TW_FIELD)
     int dirty;
 } tw_twinning;
 
 typedef struct tw_pledge {
-    char *agency_code, *pledge_id, *locality_code, *in_kind, *unit;
-    int category, funding;
-    tw_pledge_status status;
-    int64_t amount_vnd, in_kind_value_vnd, target_quantity;
-    int32_t due_date;
-    int64_t pledged_at, delivered_vnd, delivered_qty, deliveries, last_delivery_at;
-    int64_t completed_at, cancelled_at, revisions;
+    TW_PLEDGE_COLUMNS(TW_FIELD)
     int dirty;
 } tw_pledge;
 
 typedef struct tw_parked {
-    uint8_t event_id[16];
-    char *agency_code, *pledge_id, *locality_code;
-    int64_t amount_vnd, quantity, occurred_at;
-    int32_t partition;
-    int64_t offset;
+    TW_PARKED_COLUMNS(TW_FIELD)
     int stored;  /* a row exists in the database */
     int applied; /* its pledge arrived: delete the row (or never write it) */
     struct tw_parked *next;
 } tw_parked;
 
 typedef struct tw_source {
-    char *source_system, *agency_code;
-    int64_t last_seen_at, events;
+    TW_SOURCE_COLUMNS(TW_FIELD)
     int dirty;
 } tw_source;
 
@@ -71,6 +57,19 @@ tw_pledge *tw_state_find_pledge(tw_state *st, const char *agency, const char *pl
 int tw_state_has_agency(const tw_state *st, const char *code);
 int tw_state_has_locality(const tw_state *st, const char *code);
 
+/* Unit versions and lineage (borrowed; NULL = none). With them, an event's
+ * locality code is resolved at its local date (geo.h) and a twinning
+ * follows its commune through reorganisations: the state is then asked for
+ * twinnings under every code of the unit's lineage (tw_project_codes), and
+ * tw_state_add_locality is not consulted. Without them, a code is a unit
+ * forever, as before issue 13. */
+void tw_state_set_geo(tw_state *st, const tw_geo *geo);
+/* The codes under which the twinning an event names may be filed: the
+ * resolved unit's code and its predecessors' (or the code as sent, when
+ * there is no geography or it does not resolve). The caller loads the
+ * twinnings (agency, code) for each before applying. Returns the count. */
+int tw_project_codes(const tw_state *st, const tw_event *ev, const char **codes, int max);
+
 /* Reference data the batch may name. Returns -1 when out of memory. */
 int tw_state_add_agency(tw_state *st, const char *code) __attribute__((warn_unused_result));
 int tw_state_add_locality(tw_state *st, const char *code) __attribute__((warn_unused_result));
@@ -86,9 +85,13 @@ tw_source *tw_state_load_source(tw_state *st, const char *source_system, const c
 
 /* Applies one event that passed tw_codec_check. Returns 0 when accepted
  * (state changed), -1 with rej filled when refused (state unchanged), -2
- * when out of memory. partition/offset place a parked delivery in order. */
+ * when out of memory. partition/offset place a parked delivery in order.
+ * After an accepted event, tw_project_mapped tells whether its code was
+ * mapped to another unit (a retired code, or a new code for an old date). */
 int tw_project_apply(tw_state *st, const tw_event *ev, const uint8_t event_id[16],
                      int32_t partition, int64_t offset, tw_reject *rej);
+
+int tw_project_mapped(const tw_state *st);
 
 /* Iteration over what the state holds; start with *pos = 0. */
 tw_twinning *tw_state_next_twinning(tw_state *st, size_t *pos);

@@ -13,6 +13,12 @@
 #include "log.h"
 #include "uuid.h"
 
+/* The PostgreSQL array type of each read-phase key array. */
+static uint32_t read_oid(int i)
+{
+    return i == RA_IDS ? TW_OID_UUID_ARRAY : TW_OID_TEXT_ARRAY;
+}
+
 tw_batch *tw_batch_new(const char *topic, tw_state *cache)
 {
     tw_batch *b = calloc(1, sizeof *b);
@@ -23,15 +29,16 @@ tw_batch *tw_batch_new(const char *topic, tw_state *cache)
     b->seen = tw_map_new();
     b->known = tw_map_new();
     b->keys = tw_map_new();
+    b->geo = tw_geo_new();
     b->arena = tw_arena_new(256 * 1024);
-    if (!b->st || !b->seen || !b->known || !b->keys || !b->arena) {
+    if (!b->st || !b->seen || !b->known || !b->keys || !b->geo || !b->arena) {
         tw_batch_free(b);
         return NULL;
     }
     tw_map_use_arena(b->seen, b->arena);
     tw_map_use_arena(b->keys, b->arena);
     for (int i = 0; i < RA__COUNT; i++)
-        tw_pgarr_init(&b->ra[i], tw_batch_read_oid(i));
+        tw_pgarr_init(&b->ra[i], read_oid(i));
     tw_write_init(b);
     return b;
 }
@@ -90,6 +97,7 @@ void tw_batch_free(tw_batch *b)
     free(b->e);
     tw_map_free(b->seen);
     tw_map_free(b->known);
+    tw_geo_free(b->geo);
     tw_map_free(b->keys);
     tw_arena_free(b->arena);
     for (int i = 0; i < RA__COUNT; i++)
@@ -137,11 +145,13 @@ tw_batch_stats tw_batch_stats_get(const tw_batch *b)
     return b->stats;
 }
 
-static tw_batch_part *part_of(tw_batch *b, int32_t partition)
+/* The batch part of partition, added when the batch has none yet; NULL
+ * when the batch holds TW_MAX_PARTS already. */
+static tw_batch_part *add_part(tw_batch *b, int32_t partition)
 {
-    for (int i = 0; i < b->nparts; i++)
-        if (b->parts[i].partition == partition)
-            return &b->parts[i];
+    tw_batch_part *found = tw_batch_part_of(b, partition);
+    if (found)
+        return found;
     if (b->nparts == TW_MAX_PARTS)
         return NULL;
     tw_batch_part *p = &b->parts[b->nparts++];
@@ -167,7 +177,7 @@ static int reject(tw_batch *b, tw_entry *e)
 
 int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
 {
-    tw_batch_part *p = part_of(b, m->partition);
+    tw_batch_part *p = add_part(b, m->partition);
     if (!p)
         return -1;
     if (b->n == b->cap) {
@@ -204,17 +214,10 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
 
 /* ---- read phase ---- */
 
-static int64_t expected_of(const tw_batch *b, int32_t partition)
+static int64_t expected_of(tw_batch *b, int32_t partition)
 {
-    for (int i = 0; i < b->nparts; i++)
-        if (b->parts[i].partition == partition)
-            return b->parts[i].expected;
-    return -1;
-}
-
-uint32_t tw_batch_read_oid(int i)
-{
-    return i == RA_IDS ? TW_OID_UUID_ARRAY : TW_OID_TEXT_ARRAY;
+    const tw_batch_part *p = tw_batch_part_of(b, partition);
+    return p ? p->expected : -1;
 }
 
 /* One index probe per id, whatever the planner thinks of a large array:
@@ -226,34 +229,36 @@ static const char *SQL_KNOWN =
     " WHERE payload IS NOT NULL";
 static const char *SQL_AGENCIES = "SELECT code FROM ref.agency WHERE code = ANY($1)";
 static const char *SQL_LOCALITIES = "SELECT code FROM ref.locality WHERE code = ANY($1)";
-static const char *SQL_TWINNINGS =
-    "SELECT t.agency_code, t.locality_code, t.status, t.programme,"
-    " coalesce(t.start_date - date '1970-01-01', -2147483648),"
-    " coalesce(t.end_date - date '1970-01-01', -2147483648), t.terms,"
-    " coalesce((extract(epoch FROM t.signed_at) * 1000)::bigint, 0),"
-    " coalesce((extract(epoch FROM t.ended_at) * 1000)::bigint, 0),"
-    " t.visits, t.gift_value_vnd, t.delivered_vnd, t.trainees, t.jobs, t.models_replicated,"
-    " t.substantive_activities, t.formal_activities,"
-    " coalesce((extract(epoch FROM t.last_activity_at) * 1000)::bigint, 0)"
-    " FROM unnest($1::text[], $2::text[]) k(a, l)"
-    " JOIN proj.twinning t ON t.agency_code = k.a AND t.locality_code = k.l";
-static const char *SQL_PLEDGES =
-    "SELECT p.agency_code, p.pledge_id, p.locality_code, p.category, p.funding, p.status,"
-    " p.amount_vnd, p.in_kind, p.in_kind_value_vnd, p.target_quantity, p.unit,"
-    " coalesce(p.due_date - date '1970-01-01', -2147483648),"
-    " (extract(epoch FROM p.pledged_at) * 1000)::bigint, p.delivered_vnd, p.delivered_qty,"
-    " p.deliveries, coalesce((extract(epoch FROM p.last_delivery_at) * 1000)::bigint, 0),"
-    " coalesce((extract(epoch FROM p.completed_at) * 1000)::bigint, 0),"
-    " coalesce((extract(epoch FROM p.cancelled_at) * 1000)::bigint, 0), p.revisions"
-    " FROM unnest($1::text[], $2::text[]) k(a, i)"
-    " JOIN proj.pledge p ON p.agency_code = k.a AND p.pledge_id = k.i";
-static const char *SQL_PARKED =
-    "SELECT d.event_id::text, d.agency_code, d.pledge_id, d.locality_code, d.amount_vnd,"
-    " d.quantity, (extract(epoch FROM d.occurred_at) * 1000)::bigint, d.kafka_partition,"
-    " d.kafka_offset"
-    " FROM unnest($1::text[], $2::text[]) k(a, i)"
-    " JOIN proj.parked_delivery d ON d.agency_code = k.a AND d.pledge_id = k.i"
-    " ORDER BY d.kafka_partition, d.kafka_offset";
+/* The projection rows a batch reads, their columns as tables.h describes
+ * them (twinnings and pledges by key pairs, parked deliveries by pledge, in
+ * the order they arrived). */
+static const char *read_sql(const tw_table *t)
+{
+    static char sql[3][4096];
+    int i = t == tw_twinning_table ? 0 : t == tw_pledge_table ? 1 : 2;
+    if (sql[i][0])
+        return sql[i];
+    if (i == 0)
+        /* under any code related through the lineage: a twinning's events
+         * may come under its old or its new code (issue 13) */
+        snprintf(sql[i], sizeof sql[i],
+                 "SELECT %s FROM (SELECT DISTINCT k.a, c.l FROM unnest($1::text[], $2::text[])"
+                 " k(a, l), LATERAL ref.related_codes(k.l) c(l)) k"
+                 " JOIN proj.twinning t ON t.agency_code = k.a AND t.locality_code = k.l",
+                 tw_table_read_list(t, "t"));
+    else if (i == 1)
+        snprintf(sql[i], sizeof sql[i],
+                 "SELECT %s FROM unnest($1::text[], $2::text[]) k(a, i)"
+                 " JOIN proj.pledge p ON p.agency_code = k.a AND p.pledge_id = k.i",
+                 tw_table_read_list(t, "p"));
+    else
+        snprintf(sql[i], sizeof sql[i],
+                 "SELECT %s FROM unnest($1::text[], $2::text[]) k(a, i)"
+                 " JOIN proj.parked_delivery d ON d.agency_code = k.a AND d.pledge_id = k.i"
+                 " ORDER BY d.kafka_partition, d.kafka_offset",
+                 tw_table_read_list(t, "d"));
+    return sql[i];
+}
 
 /* Adds a key once per batch to the arrays (two columns for pairs). */
 static int want(tw_batch *b, char kind, const char *x, const char *y, tw_pgarr *ax, tw_pgarr *ay)
@@ -287,44 +292,58 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
              want(b, 'a', ev->agency_code, NULL, &b->ra[RA_AGENCIES], NULL) < 0) ||
             (!tw_state_has_locality(b->st, ev->locality_code) &&
              want(b, 'l', ev->locality_code, NULL, &b->ra[RA_LOCALITIES], NULL) < 0) ||
-            (!tw_state_find_twinning(b->st, ev->agency_code, ev->locality_code) &&
-             want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
-                 0) ||
+            /* a twinning may be cached under another code of its unit's lineage, or
+             * changed by another partition's events under another code: always read */
+            (want(b, 't', ev->agency_code, ev->locality_code, &b->ra[RA_TW_A], &b->ra[RA_TW_L]) <
+             0) ||
             (*pid && !tw_state_find_pledge(b->st, ev->agency_code, pid) &&
              want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
             (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
              want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0))
             return -1;
     }
-    /* Statements with no keys are not sent; nread records what each sent
-     * statement reads, in order. */
+    /* Statements with no keys are not sent; read_kind records what each
+     * sent statement reads, in order. */
     static const struct {
-        const char *sql;
         int a1, a2;
-    } reads[] = {
-        {NULL, RA_IDS, -1}, /* SQL_KNOWN, only in careful mode */
-        {NULL, RA_AGENCIES, -1},  {NULL, RA_LOCALITIES, -1}, {NULL, RA_TW_A, RA_TW_L},
-        {NULL, RA_PL_A, RA_PL_I}, {NULL, RA_PK_A, RA_PK_I},
+    } keys[READ__COUNT] = {
+        [READ_KNOWN] = {RA_IDS, -1},
+        [READ_AGENCIES] = {RA_AGENCIES, -1},
+        [READ_LOCALITIES] = {RA_LOCALITIES, -1},
+        [READ_TWINNINGS] = {RA_TW_A, RA_TW_L},
+        [READ_PLEDGES] = {RA_PL_A, RA_PL_I},
+        [READ_PARKED] = {RA_PK_A, RA_PK_I},
+        [READ_GEO] = {-1, -1},
     };
-    const char *sqls[] = {SQL_KNOWN,     SQL_AGENCIES, SQL_LOCALITIES,
-                          SQL_TWINNINGS, SQL_PLEDGES,  SQL_PARKED};
+    const char *sqls[READ__COUNT] = {
+        [READ_KNOWN] = SQL_KNOWN,
+        [READ_AGENCIES] = SQL_AGENCIES,
+        [READ_LOCALITIES] = SQL_LOCALITIES,
+        [READ_TWINNINGS] = read_sql(tw_twinning_table),
+        [READ_PLEDGES] = read_sql(tw_pledge_table),
+        [READ_PARKED] = read_sql(tw_parked_table),
+        /* reread with every batch (a few hundred rows), so that a reference
+         * load takes effect at the next batch, as it does for rebuild */
+        [READ_GEO] = TW_GEO_SQL,
+    };
     b->nread = 0;
-    for (int i = 0; i < 6; i++) {
-        if ((i == 0 && !b->careful) || b->ra[reads[i].a1].n == 0)
+    for (int i = 0; i < READ__COUNT; i++) {
+        if ((i == READ_KNOWN && !b->careful) || (keys[i].a1 >= 0 && b->ra[keys[i].a1].n == 0))
             continue;
         tw_pgparams_clear(&p);
-        if (tw_pgparams_array(&p, &b->ra[reads[i].a1]) < 0 ||
-            (reads[i].a2 >= 0 && tw_pgparams_array(&p, &b->ra[reads[i].a2]) < 0) ||
+        if (keys[i].a1 < 0) { /* READ_GEO: no parameters */
+            if (tw_pgpipe_send(pipe, sqls[i], &p) < 0)
+                return -1;
+            b->read_kind[b->nread++] = (read_stmt)i;
+            continue;
+        }
+        if (tw_pgparams_array(&p, &b->ra[keys[i].a1]) < 0 ||
+            (keys[i].a2 >= 0 && tw_pgparams_array(&p, &b->ra[keys[i].a2]) < 0) ||
             tw_pgpipe_send(pipe, sqls[i], &p) < 0)
             return -1;
-        b->read_kind[b->nread++] = i;
+        b->read_kind[b->nread++] = (read_stmt)i;
     }
     return 0;
-}
-
-static int64_t num(const PGresult *r, int row, int col)
-{
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
 static const char *str(const PGresult *r, int row, int col)
@@ -353,83 +372,70 @@ static int load_known(tw_batch *b, const PGresult *r)
     return 0;
 }
 
+/* Fills row's columns of table t (but skip, set by the caller) from row i
+ * of r, whose columns are tw_table_read_list's. */
+static int load_columns(const tw_table *t, void *row, const PGresult *r, int i, int skip)
+{
+    for (int c = 0; c < tw_table_ncols(t); c++)
+        if (!(tw_table_col(t, c)->flags & skip) &&
+            tw_column_set(tw_table_col(t, c), row, str(r, i, c)) < 0)
+            return -1;
+    return 0;
+}
+
 static int load_twinnings(tw_batch *b, const PGresult *r)
 {
+    const tw_table *t = tw_twinning_table;
+    int a = tw_table_find(t, "agency_code"), l = tw_table_find(t, "locality_code");
     for (int i = 0; i < PQntuples(r); i++) {
-        tw_twinning *t = tw_state_load_twinning(b->st, str(r, i, 0), str(r, i, 1));
-        if (!t)
+        /* a cached entry is clean between batches: the stored row replaces it */
+        tw_twinning *x = tw_state_find_twinning(b->st, str(r, i, a), str(r, i, l));
+        if (!x)
+            x = tw_state_load_twinning(b->st, str(r, i, a), str(r, i, l));
+        if (!x || load_columns(t, x, r, i, TW_COL_KEY) < 0)
             return -1;
-        t->status = strcmp(str(r, i, 2), "active") == 0 ? TW_TWINNING_ACTIVE : TW_TWINNING_ENDED;
-        free(t->programme);
-        if (!(t->programme = strdup(str(r, i, 3))))
-            return -1;
-        t->start_date = (int32_t)num(r, i, 4);
-        t->end_date = (int32_t)num(r, i, 5);
-        t->terms = (int32_t)num(r, i, 6);
-        t->signed_at = num(r, i, 7);
-        t->ended_at = num(r, i, 8);
-        t->visits = num(r, i, 9);
-        t->gift_value_vnd = num(r, i, 10);
-        t->delivered_vnd = num(r, i, 11);
-        t->trainees = num(r, i, 12);
-        t->jobs = num(r, i, 13);
-        t->models_replicated = num(r, i, 14);
-        t->substantive = num(r, i, 15);
-        t->formal = num(r, i, 16);
-        t->last_activity_at = num(r, i, 17);
     }
+    return 0;
+}
+
+static int load_geo(tw_batch *b, const PGresult *r)
+{
+    tw_geo_clear(b->geo);
+    for (int i = 0; i < PQntuples(r); i++)
+        if (tw_geo_add_row(b->geo, str(r, i, 0), str(r, i, 1), str(r, i, 2),
+                           PQgetisnull(r, i, 3) ? NULL : str(r, i, 3),
+                           PQgetisnull(r, i, 4) ? NULL : str(r, i, 4)) < 0)
+            return -1;
+    tw_state_set_geo(b->st, b->geo);
     return 0;
 }
 
 static int load_pledges(tw_batch *b, const PGresult *r)
 {
+    const tw_table *t = tw_pledge_table;
+    int a = tw_table_find(t, "agency_code"), id = tw_table_find(t, "pledge_id"),
+        l = tw_table_find(t, "locality_code");
     for (int i = 0; i < PQntuples(r); i++) {
-        tw_pledge *p = tw_state_load_pledge(b->st, str(r, i, 0), str(r, i, 1), str(r, i, 2));
-        if (!p)
+        tw_pledge *x = tw_state_load_pledge(b->st, str(r, i, a), str(r, i, id), str(r, i, l));
+        if (!x || load_columns(t, x, r, i, TW_COL_KEY) < 0)
             return -1;
-        p->category = tw_category_from_name(str(r, i, 3));
-        p->funding = tw_funding_from_name(str(r, i, 4));
-        const char *s = str(r, i, 5);
-        p->status = !strcmp(s, "complete")    ? TW_PLEDGE_COMPLETE
-                    : !strcmp(s, "cancelled") ? TW_PLEDGE_CANCELLED
-                                              : TW_PLEDGE_OPEN;
-        p->amount_vnd = num(r, i, 6);
-        free(p->in_kind);
-        free(p->unit);
-        p->in_kind = strdup(str(r, i, 7));
-        p->unit = strdup(str(r, i, 10));
-        if (!p->in_kind || !p->unit)
-            return -1;
-        p->in_kind_value_vnd = num(r, i, 8);
-        p->target_quantity = num(r, i, 9);
-        p->due_date = (int32_t)num(r, i, 11);
-        p->pledged_at = num(r, i, 12);
-        p->delivered_vnd = num(r, i, 13);
-        p->delivered_qty = num(r, i, 14);
-        p->deliveries = num(r, i, 15);
-        p->last_delivery_at = num(r, i, 16);
-        p->completed_at = num(r, i, 17);
-        p->cancelled_at = num(r, i, 18);
-        p->revisions = num(r, i, 19);
     }
     return 0;
 }
 
 static int load_parked(tw_batch *b, const PGresult *r)
 {
+    const tw_table *t = tw_parked_table;
+    int e = tw_table_find(t, "event_id"), a = tw_table_find(t, "agency_code"),
+        id = tw_table_find(t, "pledge_id"), l = tw_table_find(t, "locality_code");
     for (int i = 0; i < PQntuples(r); i++) {
-        uint8_t id[16];
-        if (tw_uuid_parse(str(r, i, 0), id) < 0)
+        uint8_t uuid[16];
+        if (tw_uuid_parse(str(r, i, e), uuid) < 0)
             return -1;
-        tw_parked *k = tw_state_load_parked(b->st, id, str(r, i, 1), str(r, i, 2), str(r, i, 3));
-        if (!k)
+        tw_parked *x = tw_state_load_parked(b->st, uuid, str(r, i, a), str(r, i, id), str(r, i, l));
+        if (!x || load_columns(t, x, r, i, TW_COL_KEY) < 0)
             return -1;
-        k->amount_vnd = num(r, i, 4);
-        k->quantity = num(r, i, 5);
-        k->occurred_at = num(r, i, 6);
-        k->partition = (int32_t)num(r, i, 7);
-        k->offset = num(r, i, 8);
-        k->stored = 1;
+        x->stored = 1;
     }
     return 0;
 }
@@ -437,25 +443,31 @@ static int load_parked(tw_batch *b, const PGresult *r)
 static void on_read_result(void *arg, int stmt, const PGresult *r)
 {
     tw_batch *b = arg;
-    int rc = 0, kind = stmt < b->nread ? b->read_kind[stmt] : -1;
+    int rc = 0;
+    read_stmt kind = stmt < b->nread ? b->read_kind[stmt] : READ__COUNT;
     switch (kind) {
-    case 0:
+    case READ_KNOWN:
         rc = load_known(b, r);
         break;
-    case 1:
-    case 2:
+    case READ_AGENCIES:
+    case READ_LOCALITIES:
         for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-            rc = kind == 1 ? tw_state_add_agency(b->st, str(r, i, 0))
-                           : tw_state_add_locality(b->st, str(r, i, 0));
+            rc = kind == READ_AGENCIES ? tw_state_add_agency(b->st, str(r, i, 0))
+                                       : tw_state_add_locality(b->st, str(r, i, 0));
         break;
-    case 3:
+    case READ_TWINNINGS:
         rc = load_twinnings(b, r);
         break;
-    case 4:
+    case READ_PLEDGES:
         rc = load_pledges(b, r);
         break;
-    case 5:
+    case READ_PARKED:
         rc = load_parked(b, r);
+        break;
+    case READ_GEO:
+        rc = load_geo(b, r);
+        break;
+    default:
         break;
     }
     if (rc < 0)
@@ -482,18 +494,16 @@ const char *tw_batch_type_name(int t)
 /* what: 0 accepted, 1 dead-lettered, 2 duplicate */
 static void count(tw_batch *b, const tw_entry *e, int what)
 {
-    int32_t partition = e->rkm->partition;
+    tw_batch_part *p = tw_batch_part_of(b, e->rkm->partition);
     b->stats.by_type[tw_batch_type_index(e->ev)][what]++;
-    for (int i = 0; i < b->nparts; i++) {
-        if (b->parts[i].partition != partition)
-            continue;
-        if (what == 0)
-            b->parts[i].accepted++, b->stats.accepted++;
-        else if (what == 1)
-            b->parts[i].dead++, b->stats.dead++;
-        else
-            b->parts[i].duplicates++, b->stats.duplicates++;
-    }
+    if (!p)
+        return;
+    if (what == 0)
+        p->accepted++, b->stats.accepted++;
+    else if (what == 1)
+        p->dead++, b->stats.dead++;
+    else
+        p->duplicates++, b->stats.duplicates++;
 }
 
 static int same_bytes(const tw_entry *e, const uint8_t *p, size_t len)
@@ -522,6 +532,7 @@ static int apply(tw_batch *b)
 {
     char idtext[TW_UUID_STRLEN + 1];
     memset(&b->stats, 0, sizeof b->stats);
+    tw_state_set_geo(b->st, b->geo); /* the geography this batch read */
     for (size_t i = 0; i < b->n; i++) {
         tw_entry *e = &b->e[i];
         if (e->rkm->offset < expected_of(b, e->rkm->partition)) {

@@ -13,6 +13,9 @@
 #include "pg.h"
 #include "project.h"
 
+/* Partitions numbered 0 .. TW_MAX_PARTS - 1 are supported. */
+#define TW_MAX_PARTS 256
+
 typedef struct tw_batch tw_batch;
 
 /* Per-partition outcome of a committed batch. */
@@ -41,7 +44,7 @@ void tw_batch_free(tw_batch *b);
 void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32]);
 /* Adds a published anchor (a partition's chain head at offset) for the
  * batch's transaction to record in audit.anchor; tw_batch_clear forgets
- * them. Returns -1 when the batch holds TW_PROJ_MAX_PARTS already. */
+ * them. Returns -1 when the batch holds TW_MAX_PARTS already. */
 int tw_batch_add_anchor(tw_batch *b, int32_t partition, int64_t offset, const uint8_t hash[32]);
 /* The anchors the batch recorded: partitions and offsets, n of them. */
 int tw_batch_anchors(const tw_batch *b, const int32_t **parts, const int64_t **offsets);

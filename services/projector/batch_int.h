@@ -7,10 +7,9 @@
 #include "batch.h"
 #include "chain.h"
 #include "codec.h"
+#include "geo.h"
 #include "map.h"
 #include "project.h"
-
-#define TW_MAX_PARTS 256
 
 typedef struct tw_entry {
     rd_kafka_message_t *rkm;
@@ -42,7 +41,29 @@ enum {
     RA__COUNT
 };
 
-#define WA__COUNT 96
+/* The read phase's statements. */
+typedef enum read_stmt {
+    READ_KNOWN, /* event ids already logged (careful batches only) */
+    READ_AGENCIES,
+    READ_LOCALITIES,
+    READ_TWINNINGS,
+    READ_PLEDGES,
+    READ_PARKED,
+    READ_GEO, /* unit versions and lineage (geo.h), every batch */
+    READ__COUNT
+} read_stmt;
+
+#define WA__COUNT 40
+
+/* The projection tables a batch writes (tables.h), and room for the
+ * columns of the widest. */
+enum { TW_BATCH_TWINNING, TW_BATCH_PLEDGE, TW_BATCH_PARKED, TW_BATCH_SOURCE, TW_BATCH_NTABLES };
+#define TW_BATCH_MAXCOLS 32
+_Static_assert(TW_NCOLS(TW_TWINNING_COLUMNS) <= TW_BATCH_MAXCOLS &&
+                   TW_NCOLS(TW_PLEDGE_COLUMNS) <= TW_BATCH_MAXCOLS &&
+                   TW_NCOLS(TW_PARKED_COLUMNS) <= TW_BATCH_MAXCOLS &&
+                   TW_NCOLS(TW_SOURCE_COLUMNS) <= TW_BATCH_MAXCOLS,
+               "TW_BATCH_MAXCOLS too small for a projection table");
 
 struct tw_batch {
     const char *topic;
@@ -55,12 +76,14 @@ struct tw_batch {
     tw_map *seen;           /* event_id text -> first accepted entry in this batch */
     tw_map *known;          /* event_id text -> known_payload already in the log */
     tw_map *keys;           /* keys queued for the read phase */
+    tw_geo *geo;            /* unit versions and lineage, reread each batch */
     tw_reject scratch;      /* the check under way; kept (copied) only if it rejects */
     struct tw_arena *arena; /* decoded events, canonical bytes, keys: freed by tw_batch_clear */
     tw_pgarr ra[RA__COUNT];
     tw_pgarr wa[WA__COUNT];
-    tw_source **sources; /* the write phase's source rows, sorted */
-    size_t nsources;     /* room in sources */
+    tw_pgarr rows[TW_BATCH_NTABLES][TW_BATCH_MAXCOLS]; /* a column each */
+    tw_source **sources;                               /* the write phase's source rows, sorted */
+    size_t nsources;                                   /* room in sources */
     tw_batch_stats stats;
     const uint8_t (*heads)[TW_CHAIN_HASH_LEN]; /* the projector's chain heads, by partition */
     struct timespec phase_start;
@@ -69,15 +92,25 @@ struct tw_batch {
     int32_t anchor_part[TW_MAX_PARTS];
     int64_t anchor_off[TW_MAX_PARTS];
     uint8_t anchor_hash[TW_MAX_PARTS][TW_CHAIN_HASH_LEN];
-    int careful; /* look up every event id before applying */
-    int recheck; /* not careful, and an event failed a stateful check */
-    int read_kind[8], nread;
+    int careful;                      /* look up every event id before applying */
+    int recheck;                      /* not careful, and an event failed a stateful check */
+    read_stmt read_kind[READ__COUNT]; /* what each statement sent reads */
+    int nread;
     tw_pgpipe *pipe;
     tw_batch_done_fn done;
     void *done_arg;
 };
 
-uint32_t tw_batch_read_oid(int i);
+/* The batch part of partition, NULL when the batch holds none of it (a
+ * batch holds few partitions: a look along the list). Inline, so that
+ * write.c calls nothing of batch.c, which calls it. */
+static inline tw_batch_part *tw_batch_part_of(tw_batch *b, int32_t partition)
+{
+    for (int i = 0; i < b->nparts; i++)
+        if (b->parts[i].partition == partition)
+            return &b->parts[i];
+    return NULL;
+}
 void tw_write_init(tw_batch *b);
 void tw_write_free(tw_batch *b);
 /* Queues the batch's write transaction on pipe. -1 on failure. */

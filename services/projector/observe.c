@@ -1,9 +1,5 @@
-/* observe.c: what the projector shows an operator over HTTP. GET /metrics
- * (Prometheus) counts events by outcome and type, batches, commit latency,
- * reconnects and rebalances, and each assigned partition's stored offset
- * and lag; GET /healthz answers 200 while PostgreSQL and Kafka are reachable
- * and batches commit, 503 with the reason otherwise. */
-#include "projector.h"
+/* observe.c: metrics and health (see observe.h). */
+#include "observe.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -15,51 +11,45 @@
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
+#include "stall.h"
 
 static const char *const RESULTS[3] = {"accepted", "dead_lettered", "duplicate"};
 
 struct tw_observe {
+    const tw_config *cfg;
+    const tw_parts *ps;
+    const tw_consumer *c;
+    const tw_lanes *ls;
     tw_metrics *m;
     tw_httpd *http;
+    tw_stall *stall;
     tw_metric *events[TW_BATCH_NTYPES][3];
     tw_metric *batches_ok, *batches_failed, *reconnects, *rebalances;
-    tw_metric *batch_events, *commit_seconds;
-    tw_metric *lag[TW_PROJ_MAX_PARTS], *stored[TW_PROJ_MAX_PARTS];
+    tw_metric *batch_events, *commit_seconds, *loop_stall;
+    tw_metric *lag[TW_MAX_PARTS], *stored[TW_MAX_PARTS];
     tw_metric *lag_total, *kafka_up, *lanes_connected;
-    double last_reconnects, last_rebalances;
     int64_t last_commit_ms;   /* the last committed batch (start-up counts as one) */
     int64_t kafka_seen_ms;    /* the last statistics from librdkafka */
     int kafka_brokers_up;     /* brokers librdkafka reported UP then */
     int64_t resync_since_ms;  /* 0: not resyncing */
     int64_t waiting_since_ms; /* when /healthz first saw events waiting; 0: none wait */
+    char err[600];            /* the last failure */
 };
 
-static int64_t lag_of(tw_projector *pr, int p)
+static int64_t lag_of(const tw_observe *o, int p)
 {
-    int64_t lo = -1, hi = -1;
-    if (!pr->rk || rd_kafka_get_watermark_offsets(pr->rk, pr->topic, p, &lo, &hi) != 0 || hi < 0)
-        return -1;
-    int64_t from = pr->stored[p] >= 0 ? pr->stored[p] : pr->start[p];
-    return from >= 0 && hi >= from ? hi - from : -1;
-}
-
-static int lanes_connected(const tw_projector *pr)
-{
-    int n = 0;
-    for (int i = 0; i < pr->nlanes; i++)
-        n += pr->lanes[i].pg && PQstatus(pr->lanes[i].pg) == CONNECTION_OK;
-    return n;
+    int64_t hi = tw_consumer_high(o->c, p), from = tw_parts_from(o->ps, p);
+    return hi >= 0 && from >= 0 && hi >= from ? hi - from : -1;
 }
 
 /* Sets the gauges read at scrape time. */
 static void on_collect(void *arg, tw_metrics *m)
 {
-    tw_projector *pr = arg;
-    tw_observe *o = pr->obs;
+    tw_observe *o = arg;
     char l[64], part[16];
     int64_t total = 0;
-    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
-        if (!pr->assigned[p]) {
+    for (int p = 0; p < TW_MAX_PARTS; p++) {
+        if (!tw_parts_assigned(o->ps, p)) {
             tw_metric_hide(o->lag[p], 1);
             tw_metric_hide(o->stored[p], 1);
             continue;
@@ -73,20 +63,16 @@ static void on_collect(void *arg, tw_metrics *m)
         if (!o->stored[p])
             o->stored[p] = tw_metrics_gauge(m, "twinwatch_projector_stored_offset",
                                             "Next offset stored in PostgreSQL, by partition.", l);
-        int64_t lag = lag_of(pr, p);
+        int64_t lag = lag_of(o, p), stored = tw_parts_stored(o->ps, p);
         tw_metric_hide(o->lag[p], lag < 0);
         tw_metric_set(o->lag[p], (double)lag);
-        tw_metric_hide(o->stored[p], pr->stored[p] < 0);
-        tw_metric_set(o->stored[p], (double)pr->stored[p]);
+        tw_metric_hide(o->stored[p], stored < 0);
+        tw_metric_set(o->stored[p], (double)stored);
         total += lag > 0 ? lag : 0;
     }
     tw_metric_set(o->lag_total, (double)total);
-    tw_metric_set(o->lanes_connected, lanes_connected(pr));
+    tw_metric_set(o->lanes_connected, tw_lanes_connected(o->ls));
     tw_metric_set(o->kafka_up, o->kafka_seen_ms ? o->kafka_brokers_up : -1);
-    tw_metric_add(o->reconnects, (double)pr->reconnects - o->last_reconnects);
-    o->last_reconnects = (double)pr->reconnects;
-    tw_metric_add(o->rebalances, (double)pr->rebalances - o->last_rebalances);
-    o->last_rebalances = (double)pr->rebalances;
 }
 
 /* Appends one reason to why (reasons are joined with "; "). */
@@ -106,22 +92,21 @@ static void add_reason(char *why, size_t len, const char *fmt, ...)
 }
 
 /* Why the projector is not healthy (every reason that holds), or NULL. */
-static const char *unhealthy(tw_projector *pr, char *why, size_t len)
+static const char *unhealthy(tw_observe *o, char *why, size_t len)
 {
-    tw_observe *o = pr->obs;
-    int64_t now = tw_now_ms(), wait = tw_config_int(pr->cfg, "health.stall_ms");
-    int up = lanes_connected(pr);
+    int64_t now = tw_now_ms(), wait = tw_config_int(o->cfg, "health.stall_ms");
+    int up = tw_lanes_connected(o->ls), nlanes = tw_lanes_count(o->ls);
     why[0] = '\0';
-    if (up < pr->nlanes && o->resync_since_ms && now - o->resync_since_ms > 2000)
-        add_reason(why, len, "PostgreSQL: %d of %d connections down for %.0f s: %s",
-                   pr->nlanes - up, pr->nlanes, (double)(now - o->resync_since_ms) / 1000.0,
-                   pr->err[0] ? pr->err : "reconnecting");
+    if (up < nlanes && o->resync_since_ms && now - o->resync_since_ms > 2000)
+        add_reason(why, len, "PostgreSQL: %d of %d connections down for %.0f s: %s", nlanes - up,
+                   nlanes, (double)(now - o->resync_since_ms) / 1000.0,
+                   o->err[0] ? o->err : "reconnecting");
     if (o->kafka_seen_ms && o->kafka_brokers_up == 0)
         add_reason(why, len, "Kafka: no broker reachable (librdkafka statistics at %.0f s ago)",
                    (double)(now - o->kafka_seen_ms) / 1000.0);
     int64_t lag = 0;
-    for (int p = 0; p < TW_PROJ_MAX_PARTS; p++) {
-        int64_t n = pr->assigned[p] ? lag_of(pr, p) : -1;
+    for (int p = 0; p < TW_MAX_PARTS; p++) {
+        int64_t n = tw_parts_assigned(o->ps, p) ? lag_of(o, p) : -1;
         lag += n > 0 ? n : 0;
     }
     /* A stall is events that have waited stall_ms with nothing committed:
@@ -141,10 +126,10 @@ static const char *unhealthy(tw_projector *pr, char *why, size_t len)
 
 static void on_request(void *arg, const char *path, tw_http_reply *r)
 {
-    tw_projector *pr = arg;
+    tw_observe *o = arg;
     static char why[700];
     if (strcmp(path, "/metrics") == 0) {
-        if (tw_metrics_render(pr->obs->m, &r->body, &r->len) < 0) {
+        if (tw_metrics_render(o->m, &r->body, &r->len) < 0) {
             r->status = 500;
             r->body = "out of memory\n";
             r->len = strlen(r->body);
@@ -153,7 +138,7 @@ static void on_request(void *arg, const char *path, tw_http_reply *r)
         r->free_body = 1;
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     } else if (strcmp(path, "/healthz") == 0) {
-        const char *bad = unhealthy(pr, why, sizeof why - 1);
+        const char *bad = unhealthy(o, why, sizeof why - 1);
         if (bad) {
             r->status = 503;
             strcat(why, "\n");
@@ -169,18 +154,29 @@ static void on_request(void *arg, const char *path, tw_http_reply *r)
     }
 }
 
-int tw_observe_start(tw_projector *pr, char *err, size_t errlen)
+static void on_iteration(void *arg, double seconds)
+{
+    tw_observe *o = arg;
+    tw_metric_observe(o->loop_stall, seconds);
+}
+
+tw_observe *tw_observe_start(struct ev_loop *loop, const tw_config *cfg, const tw_parts *ps,
+                             const tw_consumer *c, const tw_lanes *ls, char *err, size_t errlen)
 {
     static const double sizes[] = {1, 10, 50, 100, 500, 1000, 2500, 5000, 10000};
     static const double secs[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+    static const double stall[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
     tw_observe *o = calloc(1, sizeof *o);
     char l[96];
     if (!o || !(o->m = tw_metrics_new())) {
         free(o);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return NULL;
     }
-    pr->obs = o;
+    o->cfg = cfg;
+    o->ps = ps;
+    o->c = c;
+    o->ls = ls;
     o->last_commit_ms = tw_now_ms();
     for (int t = 0; t < TW_BATCH_NTYPES; t++)
         for (int r = 0; r < 3; r++)
@@ -213,34 +209,40 @@ int tw_observe_start(tw_projector *pr, char *err, size_t errlen)
                          "Brokers librdkafka last reported UP (-1: not reported yet).", NULL);
     o->lanes_connected = tw_metrics_gauge(o->m, "twinwatch_projector_pg_connections_up",
                                           "Lanes whose PostgreSQL connection is up.", NULL);
+    o->loop_stall = tw_metrics_histogram(
+        o->m, "twinwatch_projector_loop_stall_seconds",
+        "How long each iteration of the event loop worked before polling again (wall time, "
+        "less the time the scheduler kept the thread waiting for a CPU).",
+        NULL, stall, 10);
     for (int t = 0; t < TW_BATCH_NTYPES; t++)
         for (int r = 0; r < 3; r++)
             if (!o->events[t][r])
                 goto oom;
     if (!o->batches_ok || !o->batches_failed || !o->batch_events || !o->commit_seconds ||
-        !o->reconnects || !o->rebalances || !o->lag_total || !o->kafka_up || !o->lanes_connected)
+        !o->reconnects || !o->rebalances || !o->lag_total || !o->kafka_up || !o->lanes_connected ||
+        !o->loop_stall || !(o->stall = tw_stall_start(loop, on_iteration, o)))
         goto oom;
-    tw_metrics_on_collect(o->m, on_collect, pr);
-    int port = (int)tw_config_int(pr->cfg, "http.port");
+    tw_metrics_on_collect(o->m, on_collect, o);
+    int port = (int)tw_config_int(cfg, "http.port");
     if (port == 0)
-        return 0; /* metrics kept, not served */
-    if (!(o->http = tw_httpd_start(pr->loop, tw_config_str(pr->cfg, "http.address"), port,
-                                   on_request, pr, err, errlen)))
-        return -1;
-    tw_info("serving /metrics and /healthz on %s:%d", tw_config_str(pr->cfg, "http.address"),
+        return o; /* metrics kept, not served */
+    if (!(o->http = tw_httpd_start(loop, tw_config_str(cfg, "http.address"), port, on_request, o,
+                                   err, errlen))) {
+        tw_observe_stop(o);
+        return NULL;
+    }
+    tw_info("serving /metrics and /healthz on %s:%d", tw_config_str(cfg, "http.address"),
             tw_httpd_port(o->http));
-    return 0;
+    return o;
 oom:
     snprintf(err, errlen, "out of memory registering metrics");
-    return -1;
+    tw_observe_stop(o);
+    return NULL;
 }
 
-void tw_observe_batch(tw_projector *pr, const tw_batch_stats *s, size_t events, int ok)
+void tw_observe_batch(tw_observe *o, const tw_batch_stats *s, size_t events)
 {
-    tw_observe *o = pr->obs;
-    if (!o)
-        return;
-    if (!ok) {
+    if (!s) {
         tw_metric_add(o->batches_failed, 1);
         return;
     }
@@ -253,20 +255,28 @@ void tw_observe_batch(tw_projector *pr, const tw_batch_stats *s, size_t events, 
     o->last_commit_ms = tw_now_ms();
 }
 
-void tw_observe_resync(tw_projector *pr, int resyncing)
+void tw_observe_resync(tw_observe *o, int resyncing, const char *why)
 {
-    tw_observe *o = pr->obs;
-    if (!o)
-        return;
+    if (why)
+        snprintf(o->err, sizeof o->err, "%s", why);
     if (!resyncing)
         o->resync_since_ms = 0;
     else if (!o->resync_since_ms)
         o->resync_since_ms = tw_now_ms();
 }
 
-void tw_observe_kafka_stats(tw_projector *pr, const char *json, size_t len)
+void tw_observe_reconnects(tw_observe *o, int n)
 {
-    tw_observe *o = pr->obs;
+    tw_metric_add(o->reconnects, n);
+}
+
+void tw_observe_rebalance(tw_observe *o)
+{
+    tw_metric_add(o->rebalances, 1);
+}
+
+void tw_observe_kafka_stats(tw_observe *o, const char *json, size_t len)
+{
     json_error_t e;
     json_t *root, *brokers, *b;
     const char *name;
@@ -286,13 +296,12 @@ void tw_observe_kafka_stats(tw_projector *pr, const char *json, size_t len)
     o->kafka_seen_ms = tw_now_ms();
 }
 
-void tw_observe_stop(tw_projector *pr)
+void tw_observe_stop(tw_observe *o)
 {
-    tw_observe *o = pr->obs;
     if (!o)
         return;
+    tw_stall_stop(o->stall);
     tw_httpd_stop(o->http);
     tw_metrics_free(o->m);
     free(o);
-    pr->obs = NULL;
 }

@@ -1,5 +1,7 @@
 /* write.c: a batch's single write transaction, one statement per table,
- * each carrying all of its rows as binary arrays through unnest():
+ * each carrying all of its rows as binary arrays through unnest() (the
+ * projection tables' statements and arrays come from their descriptions,
+ * services/lib/tables.h):
  * the event log, dead letters, twinnings, pledges, parked deliveries,
  * source feeds, preceded by the compare-and-set of the partitions' offsets.
  * The statements share the pipeline's implicit transaction, which commits
@@ -48,62 +50,8 @@ enum {
     D_REASON,
     D_MESSAGE,
     D_PAYLOAD,
-    /* proj.twinning */
-    T_AGENCY,
-    T_LOCALITY,
-    T_STATUS,
-    T_PROGRAMME,
-    T_START,
-    T_END,
-    T_TERMS,
-    T_SIGNED,
-    T_ENDED,
-    T_VISITS,
-    T_GIFT,
-    T_DELIVERED,
-    T_TRAINEES,
-    T_JOBS,
-    T_MODELS,
-    T_SUBST,
-    T_FORMAL,
-    T_LAST,
-    /* proj.pledge */
-    P_AGENCY,
-    P_ID,
-    P_LOCALITY,
-    P_CATEGORY,
-    P_FUNDING,
-    P_STATUS,
-    P_AMOUNT,
-    P_INKIND,
-    P_INKIND_VALUE,
-    P_TARGET,
-    P_UNIT,
-    P_DUE,
-    P_PLEDGED,
-    P_DVND,
-    P_DQTY,
-    P_DELIVERIES,
-    P_LASTDEL,
-    P_COMPLETED,
-    P_CANCELLED,
-    P_REVISIONS,
-    /* proj.parked_delivery */
-    K_ID,
-    K_AGENCY,
-    K_PLEDGE,
-    K_LOCALITY,
-    K_AMOUNT,
-    K_QTY,
-    K_OCCURRED,
-    K_PART,
-    K_OFF,
+    /* proj.parked_delivery rows whose pledge arrived */
     K_DELETE,
-    /* proj.source_feed */
-    S_SOURCE,
-    S_AGENCY,
-    S_SEEN,
-    S_EVENTS,
     /* ingest.partition_offset */
     O_PART,
     O_EXPECTED,
@@ -121,13 +69,10 @@ static uint32_t oid_of(int i)
     switch (i) {
     case L_ID:
     case D_ID:
-    case K_ID:
     case K_DELETE:
         return TW_OID_UUID_ARRAY;
     case L_PART:
     case D_PART:
-    case T_TERMS:
-    case K_PART:
     case O_PART:
     case H_PART:
     case A_PART:
@@ -136,25 +81,6 @@ static uint32_t oid_of(int i)
     case H_OFF:
     case A_OFF:
     case D_OFF:
-    case T_VISITS:
-    case T_GIFT:
-    case T_DELIVERED:
-    case T_TRAINEES:
-    case T_JOBS:
-    case T_MODELS:
-    case T_SUBST:
-    case T_FORMAL:
-    case P_AMOUNT:
-    case P_INKIND_VALUE:
-    case P_TARGET:
-    case P_DVND:
-    case P_DQTY:
-    case P_DELIVERIES:
-    case P_REVISIONS:
-    case K_AMOUNT:
-    case K_QTY:
-    case K_OFF:
-    case S_EVENTS:
     case O_EXPECTED:
     case O_NEXT:
     case O_ACC:
@@ -163,19 +89,7 @@ static uint32_t oid_of(int i)
         return TW_OID_INT8_ARRAY;
     case L_OCCURRED:
     case L_RECORDED:
-    case T_SIGNED:
-    case T_ENDED:
-    case T_LAST:
-    case P_PLEDGED:
-    case P_LASTDEL:
-    case P_COMPLETED:
-    case P_CANCELLED:
-    case K_OCCURRED:
-    case S_SEEN:
         return TW_OID_TIMESTAMPTZ_ARRAY;
-    case T_START:
-    case T_END:
-    case P_DUE:
         return TW_OID_DATE_ARRAY;
     case L_PAYLOAD:
     case L_PREV:
@@ -190,17 +104,56 @@ static uint32_t oid_of(int i)
     }
 }
 
+/* The projection tables' upserts (tables.h), in the order they are
+ * queued. A pledge belongs to the locality that created it; an upsert
+ * never moves it. If another projector created the same (agency, pledge)
+ * elsewhere meanwhile, fewer rows come back and expect_rows fails the
+ * batch. */
+static const tw_table *table_of(int i)
+{
+    const tw_table *const t[TW_BATCH_NTABLES] = {tw_twinning_table, tw_pledge_table,
+                                                 tw_parked_table, tw_source_table};
+    return t[i];
+}
+
+static const char *upsert_sql(int i)
+{
+    static char pledge[4096];
+    if (table_of(i) != tw_pledge_table)
+        return tw_table_upsert(table_of(i), NULL);
+    if (!pledge[0])
+        snprintf(pledge, sizeof pledge,
+                 "WITH u AS (%s RETURNING 1)"
+                 " SELECT ingest.expect_rows(count(*), $%d::bigint, 'proj.pledge') FROM u",
+                 tw_table_upsert(tw_pledge_table, "x.locality_code = excluded.locality_code"),
+                 tw_table_ncols(tw_pledge_table) + 1);
+    return pledge;
+}
+
 void tw_write_init(tw_batch *b)
 {
     for (int i = 0; i < W__COUNT; i++)
         tw_pgarr_init(&b->wa[i], oid_of(i));
+    for (int t = 0; t < TW_BATCH_NTABLES; t++)
+        for (int c = 0; c < tw_table_ncols(table_of(t)); c++)
+            tw_pgarr_init(&b->rows[t][c], tw_column_array_oid(tw_table_col(table_of(t), c)));
 }
 
 void tw_write_free(tw_batch *b)
 {
     for (int i = 0; i < W__COUNT; i++)
         tw_pgarr_free(&b->wa[i]);
+    for (int t = 0; t < TW_BATCH_NTABLES; t++)
+        for (int c = 0; c < tw_table_ncols(table_of(t)); c++)
+            tw_pgarr_free(&b->rows[t][c]);
     free(b->sources);
+}
+
+/* Appends row to the arrays of table t, a column each. */
+static void add_row(tw_batch *b, int t, const void *row)
+{
+    for (int c = 0; c < tw_table_ncols(table_of(t)); c++)
+        tw_column_push(tw_table_col(table_of(t), c), row, &b->rows[t][c]);
 }
 
 /* Event ids were not looked up (see tw_batch_run): an id already in the log
@@ -236,82 +189,13 @@ static const char *SQL_DEAD =
     " unnest($5::uuid[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]),"
     " unnest($9::text[]), unnest($10::text[]), unnest($11::bytea[])";
 
-static const char *SQL_TWINNING =
-    "INSERT INTO proj.twinning AS x (agency_code, locality_code, status, programme, start_date,"
-    " end_date, terms, signed_at, ended_at, visits, gift_value_vnd, delivered_vnd, trainees, jobs,"
-    " models_replicated, substantive_activities, formal_activities, last_activity_at)"
-    " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), "
-    "unnest($5::date[]), unnest($6::date[]), unnest($7::int4[]), unnest($8::timestamptz[]), "
-    "unnest($9::timestamptz[]), unnest($10::int8[]), unnest($11::int8[]), unnest($12::int8[]), "
-    "unnest($13::int8[]), unnest($14::int8[]), unnest($15::int8[]), unnest($16::int8[]), "
-    "unnest($17::int8[]), unnest($18::timestamptz[])"
-    " ON CONFLICT (agency_code, locality_code) DO UPDATE SET status = excluded.status,"
-    " programme = excluded.programme, start_date = excluded.start_date,"
-    " end_date = excluded.end_date, terms = excluded.terms, signed_at = excluded.signed_at,"
-    " ended_at = excluded.ended_at, visits = excluded.visits,"
-    " gift_value_vnd = excluded.gift_value_vnd, delivered_vnd = excluded.delivered_vnd,"
-    " trainees = excluded.trainees, jobs = excluded.jobs,"
-    " models_replicated = excluded.models_replicated,"
-    " substantive_activities = excluded.substantive_activities,"
-    " formal_activities = excluded.formal_activities,"
-    " last_activity_at = excluded.last_activity_at";
-
-/* A pledge belongs to the locality that created it; an upsert never moves
- * it. If another projector created the same (agency, pledge) elsewhere
- * meanwhile, fewer rows come back and expect_rows fails the batch. */
-static const char *SQL_PLEDGE =
-    "WITH u AS (INSERT INTO proj.pledge AS x (agency_code, pledge_id, locality_code, category,"
-    " funding, status, amount_vnd, in_kind, in_kind_value_vnd, target_quantity, unit, due_date,"
-    " pledged_at, delivered_vnd, delivered_qty, deliveries, last_delivery_at, completed_at,"
-    " cancelled_at, revisions)"
-    " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), "
-    "unnest($5::text[]), unnest($6::text[]), unnest($7::int8[]), unnest($8::text[]), "
-    "unnest($9::int8[]), unnest($10::int8[]), unnest($11::text[]), unnest($12::date[]), "
-    "unnest($13::timestamptz[]), unnest($14::int8[]), unnest($15::int8[]), unnest($16::int8[]), "
-    "unnest($17::timestamptz[]), unnest($18::timestamptz[]), unnest($19::timestamptz[]), "
-    "unnest($20::int8[])"
-    " ON CONFLICT (agency_code, pledge_id) DO UPDATE SET status = excluded.status,"
-    " amount_vnd = excluded.amount_vnd, target_quantity = excluded.target_quantity,"
-    " due_date = excluded.due_date, delivered_vnd = excluded.delivered_vnd,"
-    " delivered_qty = excluded.delivered_qty, deliveries = excluded.deliveries,"
-    " last_delivery_at = excluded.last_delivery_at, completed_at = excluded.completed_at,"
-    " cancelled_at = excluded.cancelled_at, revisions = excluded.revisions"
-    " WHERE x.locality_code = excluded.locality_code RETURNING 1)"
-    " SELECT ingest.expect_rows(count(*), $21::bigint, 'proj.pledge') FROM u";
-
-static const char *SQL_PARK =
-    "INSERT INTO proj.parked_delivery (event_id, agency_code, pledge_id, locality_code,"
-    " amount_vnd, quantity, occurred_at, kafka_partition, kafka_offset)"
-    " SELECT unnest($1::uuid[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), "
-    "unnest($5::int8[]), unnest($6::int8[]), unnest($7::timestamptz[]), unnest($8::int4[]), "
-    "unnest($9::int8[])";
-
 static const char *SQL_UNPARK = "DELETE FROM proj.parked_delivery WHERE event_id = ANY($1)";
-
-/* A source system sends for every locality of its agency, so several
- * partitions (and projectors) update one row: the batch writes what it
- * adds, never an absolute value read earlier. */
-static const char *SQL_SOURCE =
-    "INSERT INTO proj.source_feed AS x (source_system, agency_code, last_seen_at, events)"
-    " SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::timestamptz[]), unnest($4::int8[])"
-    " ON CONFLICT (source_system) DO UPDATE SET"
-    " last_seen_at = greatest(x.last_seen_at, excluded.last_seen_at),"
-    " events = x.events + excluded.events";
 
 static const char *SQL_OFFSETS =
     "SELECT ingest.advance_offsets($1, $2::int4[], $3::int8[], $4::int8[], $5::int8[],"
     " $6::int8[], $7::int8[])";
 
 static const char *SQL_NOTIFY = "SELECT pg_notify('twinwatch_projection', $1)";
-
-/* The batch part of partition (the batch holds few partitions). */
-static tw_batch_part *part_of(tw_batch *b, int32_t partition)
-{
-    for (int i = 0; i < b->nparts; i++)
-        if (b->parts[i].partition == partition)
-            return &b->parts[i];
-    return NULL;
-}
 
 /* Chains the accepted events onto their partitions' heads, in offset order
  * (a partition's messages arrive in it). Duplicates and dead letters are no
@@ -327,7 +211,7 @@ static int chain_events(tw_batch *b)
         tw_entry *e = &b->e[i];
         if (!e->accepted)
             continue;
-        tw_batch_part *bp = part_of(b, e->rkm->partition);
+        tw_batch_part *bp = tw_batch_part_of(b, e->rkm->partition);
         if (!bp)
             return -1;
         memcpy(e->prev, bp->head, sizeof e->prev);
@@ -406,67 +290,19 @@ static void fill_state(tw_batch *b)
     tw_parked *k = NULL;
     tw_source *s;
 
-    while ((t = tw_state_next_twinning(b->st, &pos))) {
-        if (!t->dirty)
-            continue;
-        tw_pgarr_text(&w[T_AGENCY], t->agency_code);
-        tw_pgarr_text(&w[T_LOCALITY], t->locality_code);
-        tw_pgarr_text(&w[T_STATUS], tw_twinning_status_name(t->status));
-        tw_pgarr_text(&w[T_PROGRAMME], t->programme);
-        tw_pgarr_date(&w[T_START], t->start_date);
-        tw_pgarr_date(&w[T_END], t->end_date);
-        tw_pgarr_int4(&w[T_TERMS], t->terms);
-        tw_pgarr_ts_ms(&w[T_SIGNED], t->signed_at);
-        tw_pgarr_ts_ms(&w[T_ENDED], t->ended_at);
-        tw_pgarr_int8(&w[T_VISITS], t->visits);
-        tw_pgarr_int8(&w[T_GIFT], t->gift_value_vnd);
-        tw_pgarr_int8(&w[T_DELIVERED], t->delivered_vnd);
-        tw_pgarr_int8(&w[T_TRAINEES], t->trainees);
-        tw_pgarr_int8(&w[T_JOBS], t->jobs);
-        tw_pgarr_int8(&w[T_MODELS], t->models_replicated);
-        tw_pgarr_int8(&w[T_SUBST], t->substantive);
-        tw_pgarr_int8(&w[T_FORMAL], t->formal);
-        tw_pgarr_ts_ms(&w[T_LAST], t->last_activity_at);
-    }
+    while ((t = tw_state_next_twinning(b->st, &pos)))
+        if (t->dirty)
+            add_row(b, TW_BATCH_TWINNING, t);
     pos = 0;
-    while ((p = tw_state_next_pledge(b->st, &pos))) {
-        if (!p->dirty)
-            continue;
-        tw_pgarr_text(&w[P_AGENCY], p->agency_code);
-        tw_pgarr_text(&w[P_ID], p->pledge_id);
-        tw_pgarr_text(&w[P_LOCALITY], p->locality_code);
-        tw_pgarr_text(&w[P_CATEGORY], tw_category_name(p->category));
-        tw_pgarr_text(&w[P_FUNDING], tw_funding_name(p->funding));
-        tw_pgarr_text(&w[P_STATUS], tw_pledge_status_name(p->status));
-        tw_pgarr_int8(&w[P_AMOUNT], p->amount_vnd);
-        tw_pgarr_text(&w[P_INKIND], p->in_kind);
-        tw_pgarr_int8(&w[P_INKIND_VALUE], p->in_kind_value_vnd);
-        tw_pgarr_int8(&w[P_TARGET], p->target_quantity);
-        tw_pgarr_text(&w[P_UNIT], p->unit);
-        tw_pgarr_date(&w[P_DUE], p->due_date);
-        tw_pgarr_ts_ms(&w[P_PLEDGED], p->pledged_at);
-        tw_pgarr_int8(&w[P_DVND], p->delivered_vnd);
-        tw_pgarr_int8(&w[P_DQTY], p->delivered_qty);
-        tw_pgarr_int8(&w[P_DELIVERIES], p->deliveries);
-        tw_pgarr_ts_ms(&w[P_LASTDEL], p->last_delivery_at);
-        tw_pgarr_ts_ms(&w[P_COMPLETED], p->completed_at);
-        tw_pgarr_ts_ms(&w[P_CANCELLED], p->cancelled_at);
-        tw_pgarr_int8(&w[P_REVISIONS], p->revisions);
-    }
+    while ((p = tw_state_next_pledge(b->st, &pos)))
+        if (p->dirty)
+            add_row(b, TW_BATCH_PLEDGE, p);
     pos = 0;
     while ((k = tw_state_next_parked(b->st, &pos, k))) {
         if (k->stored && k->applied) {
             tw_pgarr_uuid(&w[K_DELETE], k->event_id);
         } else if (!k->stored && !k->applied) {
-            tw_pgarr_uuid(&w[K_ID], k->event_id);
-            tw_pgarr_text(&w[K_AGENCY], k->agency_code);
-            tw_pgarr_text(&w[K_PLEDGE], k->pledge_id);
-            tw_pgarr_text(&w[K_LOCALITY], k->locality_code);
-            tw_pgarr_int8(&w[K_AMOUNT], k->amount_vnd);
-            tw_pgarr_int8(&w[K_QTY], k->quantity);
-            tw_pgarr_ts_ms(&w[K_OCCURRED], k->occurred_at);
-            tw_pgarr_int4(&w[K_PART], k->partition);
-            tw_pgarr_int8(&w[K_OFF], k->offset);
+            add_row(b, TW_BATCH_PARKED, k);
         }
     }
     /* Source rows are shared by partitions, hence by lanes and projectors:
@@ -489,13 +325,8 @@ static void fill_state(tw_batch *b)
             b->sources[ns++] = s;
         }
     qsort(b->sources, ns, sizeof *b->sources, by_source_system);
-    for (size_t i = 0; i < ns; i++) {
-        s = b->sources[i];
-        tw_pgarr_text(&w[S_SOURCE], s->source_system);
-        tw_pgarr_text(&w[S_AGENCY], s->agency_code);
-        tw_pgarr_ts_ms(&w[S_SEEN], s->last_seen_at);
-        tw_pgarr_int8(&w[S_EVENTS], s->events);
-    }
+    for (size_t i = 0; i < ns; i++)
+        add_row(b, TW_BATCH_SOURCE, b->sources[i]);
     for (int i = 0; i < b->nparts; i++) {
         const tw_batch_part *bp = &b->parts[i];
         if (bp->chained > 0) {
@@ -531,29 +362,32 @@ static int queue(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, 
     return tw_pgpipe_send(pipe, sql, &p);
 }
 
-/* As queue(), with the row count as one more parameter for expect_rows. */
-static int queue_counted(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, int first,
-                         int last)
+/* Queues table t's upsert with its arrays, unless it has no rows; the
+ * pledges' with the row count as one more parameter, for expect_rows. */
+static int queue_rows(tw_batch *b, tw_pgpipe *pipe, int t)
 {
     tw_pgparams p;
     char n[24];
-    if (b->wa[first].n == 0)
+    if (b->rows[t][0].n == 0)
         return 0;
     tw_pgparams_clear(&p);
-    if (with_topic)
-        tw_pgparams_text(&p, b->topic);
-    for (int i = first; i <= last; i++)
-        if (tw_pgparams_array(&p, &b->wa[i]) < 0)
+    for (int c = 0; c < tw_table_ncols(table_of(t)); c++)
+        if (tw_pgparams_array(&p, &b->rows[t][c]) < 0)
             return -1;
-    snprintf(n, sizeof n, "%zu", b->wa[first].n);
-    tw_pgparams_text(&p, n);
-    return tw_pgpipe_send(pipe, sql, &p);
+    if (table_of(t) == tw_pledge_table) {
+        snprintf(n, sizeof n, "%zu", b->rows[t][0].n);
+        tw_pgparams_text(&p, n);
+    }
+    return tw_pgpipe_send(pipe, upsert_sql(t), &p);
 }
 
 int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
 {
     for (int i = 0; i < W__COUNT; i++)
         tw_pgarr_reset(&b->wa[i]);
+    for (int t = 0; t < TW_BATCH_NTABLES; t++)
+        for (int c = 0; c < tw_table_ncols(table_of(t)); c++)
+            tw_pgarr_reset(&b->rows[t][c]);
     if (chain_events(b) < 0)
         return -1;
     fill_log_and_dead(b);
@@ -568,11 +402,9 @@ int tw_write_queue(tw_batch *b, tw_pgpipe *pipe)
         queue(b, pipe, SQL_HEADS, 1, H_PART, H_HEAD) < 0 ||
         queue(b, pipe, SQL_ANCHOR, 1, A_PART, A_HASH) < 0 ||
         queue(b, pipe, SQL_DEAD, 1, D_PART, D_PAYLOAD) < 0 ||
-        queue(b, pipe, SQL_TWINNING, 0, T_AGENCY, T_LAST) < 0 ||
-        queue_counted(b, pipe, SQL_PLEDGE, 0, P_AGENCY, P_REVISIONS) < 0 ||
+        queue_rows(b, pipe, TW_BATCH_TWINNING) < 0 || queue_rows(b, pipe, TW_BATCH_PLEDGE) < 0 ||
         queue(b, pipe, SQL_UNPARK, 0, K_DELETE, K_DELETE) < 0 ||
-        queue(b, pipe, SQL_PARK, 0, K_ID, K_OFF) < 0 ||
-        queue(b, pipe, SQL_SOURCE, 0, S_SOURCE, S_EVENTS) < 0)
+        queue_rows(b, pipe, TW_BATCH_PARKED) < 0 || queue_rows(b, pipe, TW_BATCH_SOURCE) < 0)
         return -1;
     if (b->stats.accepted > 0) { /* something the sentinel may care about changed */
         char payload[TW_NOTIFY_MAX + 1];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "listen.h"
 #include "log.h"
 
@@ -37,9 +38,7 @@ static void drop(tw_listener *l, const char *why)
         PQfinish(l->conn);
         l->conn = NULL;
     }
-    l->delay = l->delay <= 0 ? 0.1 : l->delay * 2;
-    if (l->delay > l->max_delay)
-        l->delay = l->max_delay;
+    tw_backoff_next(&l->delay, l->max_delay);
     tw_error("%s: %s; reconnecting in %.1fs", l->appname, why, l->delay);
     ev_timer_stop(l->loop, &l->retry);
     ev_timer_set(&l->retry, l->delay, 0);

@@ -4,6 +4,7 @@
  * chain and what is wrong with it; trail prints the history of one subject.
  * The canonical encodings are those of services/lib/chain.c and
  * schemas/010_audit.sql. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,21 +364,27 @@ static int verify(int argc, char **argv)
     int rc = TW_EXIT_FAIL, with_anchors = 0;
     char fromts[64];
     tw_anchor_set *anchors = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+    static const struct option opts[] = {{"from", required_argument, NULL, 'f'},
+                                         {"anchors", no_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "f:a", opts, NULL)) != -1;) {
+        if (c == 'f') {
             int32_t d;
-            if (tw_date_parse(argv[++i], &d) < 0)
+            if (tw_date_parse(optarg, &d) < 0)
                 return twctl_usage_error("audit verify", "--from %s: expected a date YYYY-MM-DD",
-                                         argv[i]);
-            snprintf(fromts, sizeof fromts, "%s 00:00:00+00", argv[i]);
+                                         optarg);
+            snprintf(fromts, sizeof fromts, "%s 00:00:00+00", optarg);
             from = fromts;
-        } else if (!strcmp(argv[i], "--anchors")) {
+        } else if (c == 'a') {
             with_anchors = 1;
         } else {
-            return twctl_usage_error("audit verify", "unexpected argument \"%s\"\n%s", argv[i],
-                                     USAGE);
+            return TW_EXIT_USAGE;
         }
     }
+    if (optind < argc)
+        return twctl_usage_error("audit verify", "unexpected argument \"%s\"\n%s", argv[optind],
+                                 USAGE);
     if (with_anchors && from)
         return twctl_usage_error("audit verify", "--anchors checks whole chains: not with --from");
     if (with_anchors) {
@@ -450,13 +457,18 @@ static int trail(int argc, char **argv)
 {
     const char *subject = NULL;
     char kind[16] = "", a[256] = "", b[256] = "";
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--subject") && i + 1 < argc)
-            subject = argv[++i];
+    static const struct option opts[] = {{"subject", required_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "s:", opts, NULL)) != -1;) {
+        if (c == 's')
+            subject = optarg;
         else
-            return twctl_usage_error("audit trail", "unexpected argument \"%s\"\n%s", argv[i],
-                                     USAGE);
+            return TW_EXIT_USAGE;
     }
+    if (optind < argc)
+        return twctl_usage_error("audit trail", "unexpected argument \"%s\"\n%s", argv[optind],
+                                 USAGE);
     if (!subject)
         return twctl_usage_error("audit trail", "--subject is required\n%s", USAGE);
     const char *colon = strchr(subject, ':');
@@ -517,8 +529,8 @@ int twctl_audit(int argc, char **argv)
         return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
     }
     if (!strcmp(argv[1], "verify"))
-        return verify(argc - 2, argv + 2);
+        return verify(argc - 1, argv + 1);
     if (!strcmp(argv[1], "trail"))
-        return trail(argc - 2, argv + 2);
+        return trail(argc - 1, argv + 1);
     return twctl_usage_error("audit", "unknown subcommand \"%s\" (verify, trail)", argv[1]);
 }

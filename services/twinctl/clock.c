@@ -2,7 +2,9 @@
  * (tests/schemas/900_test_clock.sql), so tests can jump days ahead. A
  * database without the test clock refuses: production runs on real time. */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pg.h"
@@ -54,18 +56,26 @@ int twctl_clock(int argc, char **argv)
         return argc < 2 ? TW_EXIT_USAGE : TW_EXIT_OK;
     }
     const char *by = NULL;
-    if (argc >= 4 && !strcmp(argv[argc - 2], "--by")) {
-        by = argv[argc - 1];
-        argc -= 2;
+    static const struct option opts[] = {{"by", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0}};
+    argc--; /* parsed from the subcommand on: argv[0] is show, set or reset */
+    argv++;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "b:", opts, NULL)) != -1;) {
+        if (c == 'b')
+            by = optarg;
+        else
+            return TW_EXIT_USAGE;
     }
-    int set = !strcmp(argv[1], "set"), reset = !strcmp(argv[1], "reset");
-    if (!set && !reset && strcmp(argv[1], "show") != 0)
-        return twctl_usage_error("clock", "unknown subcommand \"%s\" (show, set TIME, reset)",
-                                 argv[1]);
-    if (set && argc != 3)
+    /* getopt_long moved the operands after the subcommand to the end */
+    const char *sub = argv[0], *when = optind < argc ? argv[optind] : NULL;
+    int nops = argc - optind;
+    int set = !strcmp(sub, "set"), reset = !strcmp(sub, "reset");
+    if (!set && !reset && strcmp(sub, "show") != 0)
+        return twctl_usage_error("clock", "unknown subcommand \"%s\" (show, set TIME, reset)", sub);
+    if (set && nops != 1)
         return twctl_usage_error("clock", "set needs one TIME, e.g. 2026-09-01T08:00:00+07:00");
-    if (!set && argc != 2)
-        return twctl_usage_error("clock", "%s takes no argument", argv[1]);
+    if (!set && nops != 0)
+        return twctl_usage_error("clock", "%s takes no argument", sub);
     if ((set || reset) && !(by = twctl_by(by)))
         return twctl_usage_error("clock", "--by NAME is needed: a clock change is audited");
     pg = twctl_pg();
@@ -76,25 +86,37 @@ int twctl_clock(int argc, char **argv)
         goto done;
     }
     if (set || reset) {
-        const char *params[2] = {set ? argv[2] : NULL, by};
-        const Oid types[2] = {25, 25}; /* text, cast to timestamptz in the statement */
+        /* The change and its audit row (twctl_record_action) commit
+         * together; the notice reaches the sentinel at the commit. */
+        const char *params[1] = {set ? when : NULL};
+        const Oid types[1] = {25}; /* text, cast to timestamptz in the statement */
+        json_t *detail = json_pack("{s:s}", "to", set ? when : "reset");
+        char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+        json_decref(detail);
+        if (!text || twctl_exec(pg, "begin", "BEGIN") < 0) {
+            free(text);
+            goto done;
+        }
         PGresult *r = PQexecParams(
             pg,
             "WITH u AS (UPDATE twinwatch.test_clock"
             " SET offset_by = coalesce($1::timestamptz - now(), '0'), set_at = now() RETURNING 1)"
-            " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')),"
-            " audit.record_action($2, 'clock.set', 'clock',"
-            " jsonb_build_object('to', coalesce($1, 'reset'))) FROM u",
-            2, types, params, NULL, NULL, 0);
+            " SELECT pg_notify('twinwatch_clock', coalesce($1, 'reset')) FROM u",
+            1, types, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-            fprintf(stderr, "twinctl clock set %s: %s\n", set ? argv[2] : "",
+            fprintf(stderr, "twinctl clock set %s: %s\n", set ? when : "",
                     PQresultStatus(r) == PGRES_TUPLES_OK
                         ? "the test clock row is missing"
                         : tw_pg_errline(PQresultErrorMessage(r), line, sizeof line));
             PQclear(r);
+            free(text);
             goto done;
         }
         PQclear(r);
+        int recorded = twctl_record_action(pg, by, "clock.set", "clock", text);
+        free(text);
+        if (recorded < 0 || twctl_exec(pg, "commit", "COMMIT") < 0)
+            goto done;
     }
     rc = show(pg);
 done:

@@ -11,6 +11,7 @@
 #include "feed.h"
 #include "kafka.h"
 #include "pg.h"
+#include "tables.h"
 #include "twinctl.h"
 
 typedef struct {
@@ -253,15 +254,20 @@ done:
 /* Canonical projection state: every projection row as text, sorted, hashed.
  * Kafka positions of parked deliveries are left out, so a rebuild from the
  * log and a live projection compare equal. */
-static const char *DIGEST_SQL =
-    "SELECT encode(sha256(convert_to(coalesce(string_agg(line, E'\\n' ORDER BY line), ''),"
-    " 'UTF8')), 'hex'), count(*) FROM ("
-    " SELECT 'twinning|' || row(t.*)::text AS line FROM proj.twinning t"
-    " UNION ALL SELECT 'pledge|' || row(p.*)::text FROM proj.pledge p"
-    " UNION ALL SELECT 'parked|' || row(k.event_id, k.agency_code, k.pledge_id,"
-    "   k.locality_code, k.amount_vnd, k.quantity, k.occurred_at)::text"
-    "   FROM proj.parked_delivery k"
-    " UNION ALL SELECT 'source|' || row(s.*)::text FROM proj.source_feed s) x";
+static const char *digest_sql(void)
+{
+    static char sql[4096];
+    snprintf(sql, sizeof sql,
+             "SELECT encode(sha256(convert_to(coalesce(string_agg(line, E'\\n' ORDER BY line),"
+             " ''), 'UTF8')), 'hex'), count(*) FROM ("
+             " SELECT 'twinning|' || %s::text AS line FROM proj.twinning t"
+             " UNION ALL SELECT 'pledge|' || %s::text FROM proj.pledge p"
+             " UNION ALL SELECT 'parked|' || %s::text FROM proj.parked_delivery k"
+             " UNION ALL SELECT 'source|' || %s::text FROM proj.source_feed s) x",
+             tw_table_digest_row(tw_twinning_table, "t"), tw_table_digest_row(tw_pledge_table, "p"),
+             tw_table_digest_row(tw_parked_table, "k"), tw_table_digest_row(tw_source_table, "s"));
+    return sql;
+}
 
 int twctl_digest(int argc, char **argv)
 {
@@ -275,7 +281,7 @@ int twctl_digest(int argc, char **argv)
     PGconn *pg = twctl_pg();
     int rc = TW_EXIT_FAIL;
     if (twctl_exec(pg, "set time zone", "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'") == 0) {
-        PGresult *r = PQexec(pg, DIGEST_SQL);
+        PGresult *r = PQexec(pg, digest_sql());
         if (PQresultStatus(r) == PGRES_TUPLES_OK) {
             printf("%s  %s rows\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
             rc = TW_EXIT_OK;
@@ -471,18 +477,24 @@ int twctl_offsets(int argc, char **argv)
     if (strcmp(argv[1], "accept-loss") != 0)
         return twctl_usage_error("offsets", "unknown subcommand \"%s\" (accept-loss)", argv[1]);
     const char *part = NULL, *by = NULL, *note = "";
-    for (int i = 2; i < argc; i++) {
-        if ((!strcmp(argv[i], "--by") || !strcmp(argv[i], "--note")) && i + 1 < argc) {
-            if (argv[i][2] == 'b')
-                by = argv[++i];
-            else
-                note = argv[++i];
-        } else if (!part && argv[i][0] != '-') {
-            part = argv[i];
-        } else {
-            return twctl_usage_error("offsets accept-loss", "unexpected argument \"%s\"", argv[i]);
-        }
+    static const struct option opts[] = {{"by", required_argument, NULL, 'b'},
+                                         {"note", required_argument, NULL, 'n'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    argc--; /* parsed from "accept-loss" on */
+    argv++;
+    for (int c; (c = getopt_long(argc, argv, "b:n:", opts, NULL)) != -1;) {
+        if (c == 'b')
+            by = optarg;
+        else if (c == 'n')
+            note = optarg;
+        else
+            return TW_EXIT_USAGE;
     }
+    if (optind < argc)
+        part = argv[optind++];
+    if (optind < argc)
+        return twctl_usage_error("offsets accept-loss", "unexpected argument \"%s\"", argv[optind]);
     if (!part || strspn(part, "0123456789") != strlen(part) || strlen(part) > 4)
         return twctl_usage_error("offsets accept-loss", "PARTITION must be a partition number");
     if (!by || !*by)

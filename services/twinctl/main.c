@@ -53,7 +53,7 @@ static const struct {
 } commands[] = {
     {"migrate", twctl_migrate, "apply the numbered migrations in schemas/"},
     {"load-reference", twctl_load_reference,
-     "--agencies FILE --localities FILE: upsert reference data"},
+     "--agencies FILE --localities FILE --lineage FILE --effective DATE: reference data"},
     {"publish", twctl_publish, "[--format jsonl|csv] [--skip-invalid] FILE...: feed -> Kafka"},
     {"wait", twctl_wait, "--caught-up [--timeout S]: until the projector has every event"},
     {"status", twctl_status, "lag per partition, dead letters, events by type"},
@@ -140,16 +140,6 @@ const tw_config *twctl_config(void)
     return cfg;
 }
 
-/* librdkafka's lines (a refused SASL handshake, brokers down) as twinctl's. */
-static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    tw_log(level <= 3   ? TW_LOG_ERROR
-           : level <= 4 ? TW_LOG_WARN
-                        : TW_LOG_INFO,
-           "kafka %s: %s", fac, buf);
-}
-
 rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults)
 {
     char err[512];
@@ -157,7 +147,7 @@ rd_kafka_conf_t *twctl_kafka_conf(const char *what, const char *const *defaults)
     if (!conf)
         fprintf(stderr, "twinctl %s: %s\n", what, err);
     else
-        rd_kafka_conf_set_log_cb(conf, on_kafka_log);
+        rd_kafka_conf_set_log_cb(conf, tw_kafka_log); /* a refused SASL handshake, brokers down */
     return conf;
 }
 

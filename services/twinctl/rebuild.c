@@ -3,6 +3,7 @@
  * so the result is the state the live projector reached and `twinctl digest`
  * does not move. One transaction: it commits whole or not at all, and no
  * reader ever sees the tables empty or half rebuilt. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,23 +37,6 @@ static const char *SQL_LOCK = "LOCK TABLE proj.twinning, proj.pledge, proj.parke
                               " proj.source_feed IN EXCLUSIVE MODE";
 static const char *SQL_TRUNCATE =
     "TRUNCATE proj.twinning, proj.pledge, proj.parked_delivery, proj.source_feed";
-
-/* The columns services/projector/write.c writes, in its order. */
-static const char *SQL_COPY_TWINNING =
-    "COPY proj.twinning (agency_code, locality_code, status, programme, start_date, end_date,"
-    " terms, signed_at, ended_at, visits, gift_value_vnd, delivered_vnd, trainees, jobs,"
-    " models_replicated, substantive_activities, formal_activities, last_activity_at)"
-    " FROM STDIN";
-static const char *SQL_COPY_PLEDGE =
-    "COPY proj.pledge (agency_code, pledge_id, locality_code, category, funding, status,"
-    " amount_vnd, in_kind, in_kind_value_vnd, target_quantity, unit, due_date, pledged_at,"
-    " delivered_vnd, delivered_qty, deliveries, last_delivery_at, completed_at, cancelled_at,"
-    " revisions) FROM STDIN";
-static const char *SQL_COPY_PARKED =
-    "COPY proj.parked_delivery (event_id, agency_code, pledge_id, locality_code, amount_vnd,"
-    " quantity, occurred_at, kafka_partition, kafka_offset) FROM STDIN";
-static const char *SQL_COPY_SOURCE =
-    "COPY proj.source_feed (source_system, agency_code, last_seen_at, events) FROM STDIN";
 
 enum { N_TWINNINGS, N_PLEDGES, N_PARKED, N_SOURCES };
 
@@ -101,6 +85,30 @@ static int load_codes(rebuild *r, const char *sql, int (*add)(tw_state *, const 
             fail(r, "out of memory loading the reference codes");
             goto done;
         }
+    rc = 0;
+done:
+    PQclear(res);
+    return rc;
+}
+
+/* The unit versions and lineage (geo.h): events resolve as the projector
+ * resolved them. */
+static int load_geo(rebuild *r, tw_geo *g)
+{
+    PGresult *res = PQexec(r->pg, TW_GEO_SQL);
+    int rc = -1;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail_pg(r, "read the geography", res);
+        goto done;
+    }
+    for (int i = 0; i < PQntuples(res); i++)
+        if (tw_geo_add_row(g, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                           PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3),
+                           PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4)) < 0) {
+            fail(r, "out of memory loading the geography");
+            goto done;
+        }
+    tw_state_set_geo(r->st, g);
     rc = 0;
 done:
     PQclear(res);
@@ -317,6 +325,37 @@ static void put_date(rebuild *r, int32_t days)
     put_raw(r, date, 10);
 }
 
+/* One row of a projection table, its columns as tables.h describes them. */
+static void put_row(rebuild *r, const tw_table *t, const void *row)
+{
+    char id[TW_UUID_STRLEN + 1];
+    for (int c = 0; c < tw_table_ncols(t); c++) {
+        tw_value v;
+        tw_column_get(tw_table_col(t, c), row, &v);
+        switch (v.kind) {
+        case TW_V_TEXT:
+            if (v.text)
+                put_text(r, v.text);
+            else
+                put_null(r);
+            break;
+        case TW_V_INT:
+            put_i64(r, v.i);
+            break;
+        case TW_V_DATE:
+            put_date(r, (int32_t)v.i);
+            break;
+        case TW_V_TS:
+            put_ts(r, v.i);
+            break;
+        case TW_V_UUID:
+            tw_uuid_format(v.uuid, id);
+            put_raw(r, id, TW_UUID_STRLEN);
+            break;
+        }
+    }
+}
+
 /* Ends the row (its last tab becomes a newline); sends a full buffer. */
 static int end_row(rebuild *r, int table)
 {
@@ -337,24 +376,7 @@ static int write_twinnings(rebuild *r)
     size_t pos = 0;
     tw_twinning *t;
     while ((t = tw_state_next_twinning(r->st, &pos))) {
-        put_text(r, t->agency_code);
-        put_text(r, t->locality_code);
-        put_text(r, tw_twinning_status_name(t->status));
-        put_text(r, t->programme);
-        put_date(r, t->start_date);
-        put_date(r, t->end_date);
-        put_i64(r, t->terms);
-        put_ts(r, t->signed_at);
-        put_ts(r, t->ended_at);
-        put_i64(r, t->visits);
-        put_i64(r, t->gift_value_vnd);
-        put_i64(r, t->delivered_vnd);
-        put_i64(r, t->trainees);
-        put_i64(r, t->jobs);
-        put_i64(r, t->models_replicated);
-        put_i64(r, t->substantive);
-        put_i64(r, t->formal);
-        put_ts(r, t->last_activity_at);
+        put_row(r, tw_twinning_table, t);
         if (end_row(r, N_TWINNINGS) < 0)
             return -1;
     }
@@ -384,27 +406,7 @@ static int write_pledges(rebuild *r)
         all[n++] = p;
     qsort(all, n, sizeof *all, cmp_pledge);
     for (size_t i = 0; i < n; i++) {
-        p = all[i];
-        put_text(r, p->agency_code);
-        put_text(r, p->pledge_id);
-        put_text(r, p->locality_code);
-        put_text(r, tw_category_name(p->category));
-        put_text(r, tw_funding_name(p->funding));
-        put_text(r, tw_pledge_status_name(p->status));
-        put_i64(r, p->amount_vnd);
-        put_text(r, p->in_kind);
-        put_i64(r, p->in_kind_value_vnd);
-        put_i64(r, p->target_quantity);
-        put_text(r, p->unit);
-        put_date(r, p->due_date);
-        put_ts(r, p->pledged_at);
-        put_i64(r, p->delivered_vnd);
-        put_i64(r, p->delivered_qty);
-        put_i64(r, p->deliveries);
-        put_ts(r, p->last_delivery_at);
-        put_ts(r, p->completed_at);
-        put_ts(r, p->cancelled_at);
-        put_i64(r, p->revisions);
+        put_row(r, tw_pledge_table, all[i]);
         if (end_row(r, N_PLEDGES) < 0)
             goto done;
     }
@@ -420,20 +422,10 @@ static int write_parked(rebuild *r)
 {
     size_t pos = 0;
     tw_parked *k = NULL;
-    char id[TW_UUID_STRLEN + 1];
     while ((k = tw_state_next_parked(r->st, &pos, k))) {
         if (k->applied)
             continue;
-        tw_uuid_format(k->event_id, id);
-        put_raw(r, id, TW_UUID_STRLEN);
-        put_text(r, k->agency_code);
-        put_text(r, k->pledge_id);
-        put_text(r, k->locality_code);
-        put_i64(r, k->amount_vnd);
-        put_i64(r, k->quantity);
-        put_ts(r, k->occurred_at);
-        put_i64(r, k->partition);
-        put_i64(r, k->offset);
+        put_row(r, tw_parked_table, k);
         if (end_row(r, N_PARKED) < 0)
             return -1;
     }
@@ -445,10 +437,7 @@ static int write_sources(rebuild *r)
     size_t pos = 0;
     tw_source *s;
     while ((s = tw_state_next_source(r->st, &pos))) {
-        put_text(r, s->source_system);
-        put_text(r, s->agency_code);
-        put_ts(r, s->last_seen_at);
-        put_i64(r, s->events);
+        put_row(r, tw_source_table, s);
         if (end_row(r, N_SOURCES) < 0)
             return -1;
     }
@@ -520,18 +509,25 @@ int twctl_rebuild(int argc, char **argv)
     struct timespec t0, t1;
     int yes = 0, rc = TW_EXIT_FAIL;
     const char *by = NULL;
+    tw_geo *geo = NULL;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help"))
+    static const struct option opts[] = {{"yes", no_argument, NULL, 'y'},
+                                         {"by", required_argument, NULL, 'b'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "yb:h", opts, NULL)) != -1;) {
+        if (c == 'y')
+            yes = 1;
+        else if (c == 'b')
+            by = optarg;
+        else if (c == 'h')
             return usage();
-        if (!strcmp(argv[i], "--by") && i + 1 < argc) {
-            by = argv[++i];
-            continue;
-        }
-        if (strcmp(argv[i], "--yes") != 0)
-            return twctl_usage_error("rebuild", "unexpected argument \"%s\"", argv[i]);
-        yes = 1;
+        else
+            return TW_EXIT_USAGE;
     }
+    if (optind < argc)
+        return twctl_usage_error("rebuild", "unexpected argument \"%s\"", argv[optind]);
     if (!yes)
         return twctl_usage_error("rebuild",
                                  "this replaces every projection table (proj.twinning, "
@@ -541,7 +537,7 @@ int twctl_rebuild(int argc, char **argv)
         return twctl_usage_error("rebuild", "--by NAME is needed: a rebuild is audited");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     r.pg = twctl_pg();
-    if (!(r.st = tw_state_new())) {
+    if (!(r.st = tw_state_new()) || !(geo = tw_geo_new())) {
         fail(&r, "out of memory");
         goto done;
     }
@@ -549,8 +545,7 @@ int twctl_rebuild(int argc, char **argv)
         exec(&r, "set work_mem", "SET LOCAL work_mem = '256MB'") < 0 ||
         exec(&r, "lock the projection tables", SQL_LOCK) < 0 ||
         load_codes(&r, "SELECT code FROM ref.agency", tw_state_add_agency) < 0 ||
-        load_codes(&r, "SELECT code FROM ref.locality", tw_state_add_locality) < 0 ||
-        replay_log(&r) < 0)
+        load_geo(&r, geo) < 0 || replay_log(&r) < 0)
         goto done;
     if (r.refused > 0) {
         fail(&r,
@@ -562,10 +557,11 @@ int twctl_rebuild(int argc, char **argv)
     /* TRUNCATE takes ACCESS EXCLUSIVE: readers wait from here to the
      * commit, while the rows are written, not through the replay. */
     if (exec(&r, "empty the projection tables", SQL_TRUNCATE) < 0 ||
-        copy_in(&r, "write proj.twinning", SQL_COPY_TWINNING, write_twinnings) < 0 ||
-        copy_in(&r, "write proj.pledge", SQL_COPY_PLEDGE, write_pledges) < 0 ||
-        copy_in(&r, "write proj.parked_delivery", SQL_COPY_PARKED, write_parked) < 0 ||
-        copy_in(&r, "write proj.source_feed", SQL_COPY_SOURCE, write_sources) < 0 ||
+        copy_in(&r, "write proj.twinning", tw_table_copy(tw_twinning_table), write_twinnings) < 0 ||
+        copy_in(&r, "write proj.pledge", tw_table_copy(tw_pledge_table), write_pledges) < 0 ||
+        copy_in(&r, "write proj.parked_delivery", tw_table_copy(tw_parked_table), write_parked) <
+            0 ||
+        copy_in(&r, "write proj.source_feed", tw_table_copy(tw_source_table), write_sources) < 0 ||
         audit(&r, by) < 0 || exec(&r, "commit", "COMMIT") < 0)
         goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -585,6 +581,7 @@ done:
     }
     PQfinish(r.pg); /* also ends an unfinished COPY, and its transaction */
     tw_state_free(r.st);
+    tw_geo_free(geo);
     free(r.out);
     return rc;
 }

@@ -13,9 +13,11 @@
 #include "twinctl.h"
 
 /* The measures of a set of (agency, locality) pairs of the year, summed
- * over rows of r_pair (supervision.pair_year, materialised once). */
+ * over rows of r_pair (supervision.pair_year, materialised once) joined to
+ * r_unit u (the unit each code names on 31 December, issue 13): twinnings
+ * of one agency whose communes merged are one pair. */
 #define MEASURES_SQL                                                                               \
-    " count(*) FILTER (WHERE p.twinning_active) AS twinnings_active,"                              \
+    " count(DISTINCT p.agency_code || '|' || u.code) FILTER (WHERE p.twinning_active),"            \
     " sum(p.pledges_made)::bigint, sum(p.pledged_vnd)::bigint, sum(p.delivered_vnd)::bigint,"      \
     " sum(p.pledges_due)::bigint, sum(p.fulfilled_on_time)::bigint,"                               \
     " round(100.0 * sum(p.fulfilled_on_time) / nullif(sum(p.pledges_due), 0), 1),"                 \
@@ -57,8 +59,16 @@ static const tw_report_col district_cols[] = {
 static const tw_report_col commune_cols[] = {
     {"locality_code", TW_COL_CODE, "Mã", "Code"},
     {"locality_name", TW_COL_NAME, "Xã", "Commune"},
-    {"district_name", TW_COL_TEXT, "Huyện", "District"},
+    {"district_name", TW_COL_TEXT, "Huyện (cũ)", "District (former)"},
+    {"former_units", TW_COL_TEXT, "Đơn vị trước đây", "Formerly"},
     MEASURES_COLS,
+};
+static const tw_report_col reorg_cols[] = {
+    {"effective", TW_COL_DATE, "Hiệu lực", "In force"},
+    {"legal_act", TW_COL_TEXT, "Văn bản", "Legal act"},
+    {"kind", TW_COL_CODE, "Hình thức", "Kind"},
+    {"old_units", TW_COL_INT, "Đơn vị cũ", "Former units"},
+    {"new_units", TW_COL_INT, "Đơn vị mới", "New units"},
 };
 static const tw_report_col scorecard_cols[] = {
     {"rank", TW_COL_INT, "Hạng", "Rank"},
@@ -106,26 +116,46 @@ static const char *PREPARE_SQL[] = {
     "CREATE TEMP TABLE r_pair ON COMMIT DROP AS SELECT * FROM supervision.pair_year($1::integer)",
     "CREATE TEMP TABLE r_pair_prev ON COMMIT DROP AS"
     " SELECT * FROM supervision.pair_year($1::integer - 1)",
+    /* the geography of 31 December: each code the year's figures name, as
+     * the unit it is (or became part of) that day, its district that day
+     * (or the former one), its province, and the units it was made from */
+    "CREATE TEMP TABLE r_unit ON COMMIT DROP AS"
+    " SELECT c.sent, u.code, u.name, ref.tier(u.level) AS level,"
+    "  coalesce(d.code, fd.code) AS district_code, coalesce(d.name, fd.name) AS district_name,"
+    "  d.code IS NOT NULL AS district_in_force, pr.code AS province_code, pr.name AS province_name,"
+    "  (SELECT string_agg(f.name, ', ' ORDER BY f.code) FROM ref.former_units(u.code, "
+    "u.valid_from) f"
+    "   WHERE (f.code, f.name) IS DISTINCT FROM (u.code, u.name)) AS former_units"
+    " FROM (SELECT locality_code AS sent FROM r_pair UNION SELECT locality_code FROM r_pair_prev"
+    "  UNION SELECT locality_code FROM supervision.pledge_year_end($1::integer)) c"
+    " CROSS JOIN LATERAL ref.unit_on(c.sent, make_date($1::integer, 12, 31),"
+    "  make_date($1::integer, 12, 31)) u"
+    " LEFT JOIN LATERAL ref.ancestor(u.code, make_date($1::integer, 12, 31), 'district') d ON true"
+    " LEFT JOIN LATERAL ref.former_district(u.code, u.valid_from) fd ON true"
+    " LEFT JOIN LATERAL ref.ancestor(u.code, make_date($1::integer, 12, 31), 'province') pr"
+    "  ON true WHERE u.code IS NOT NULL",
 };
 
 static tw_report_section sections[] = {
     {"province", "Toàn tỉnh", "Province totals", NULL, NULL, 1, province_cols, NCOLS(province_cols),
-     "SELECT count(DISTINCT CASE WHEN l.level = 'commune' THEN l.parent_code ELSE l.code END),"
-     " count(DISTINCT l.code) FILTER (WHERE l.level = 'commune')," MEASURES_SQL
-     " FROM r_pair p JOIN ref.locality l ON l.code = p.locality_code",
+     "SELECT count(DISTINCT CASE WHEN u.level = 'commune' THEN u.district_code ELSE u.code END)"
+     "  FILTER (WHERE u.district_in_force OR u.level = 'district'),"
+     " count(DISTINCT u.code) FILTER (WHERE u.level = 'commune')," MEASURES_SQL
+     " FROM r_pair p JOIN r_unit u ON u.sent = p.locality_code",
      NULL},
     {"districts", "Theo huyện", "By district", NULL, NULL, 0, district_cols, NCOLS(district_cols),
-     "SELECT d.code, d.name," MEASURES_SQL " FROM r_pair p"
-     " JOIN ref.locality l ON l.code = p.locality_code"
-     " JOIN ref.locality d ON d.code = CASE WHEN l.level = 'commune' THEN l.parent_code"
-     "                                      ELSE l.code END"
-     " GROUP BY d.code, d.name ORDER BY d.code",
+     /* districts in force on 31 December only: none after 1 July 2025 */
+     "SELECT CASE WHEN u.level = 'commune' THEN u.district_code ELSE u.code END,"
+     " CASE WHEN u.level = 'commune' THEN u.district_name ELSE u.name END," MEASURES_SQL
+     " FROM r_pair p JOIN r_unit u ON u.sent = p.locality_code"
+     " WHERE u.district_in_force OR u.level = 'district'"
+     " GROUP BY 1, 2 ORDER BY 1",
      NULL},
     {"communes", "Theo xã", "By commune", NULL, NULL, 0, commune_cols, NCOLS(commune_cols),
-     "SELECT l.code, l.name, d.name," MEASURES_SQL " FROM r_pair p"
-     " JOIN ref.locality l ON l.code = p.locality_code AND l.level = 'commune'"
-     " LEFT JOIN ref.locality d ON d.code = l.parent_code"
-     " GROUP BY l.code, l.name, d.code, d.name ORDER BY d.code, l.code",
+     "SELECT u.code, u.name, u.district_name, u.former_units," MEASURES_SQL " FROM r_pair p"
+     " JOIN r_unit u ON u.sent = p.locality_code AND u.level = 'commune'"
+     " GROUP BY u.code, u.name, u.district_code, u.district_name, u.former_units"
+     " ORDER BY u.district_code, u.code",
      NULL},
     {"scorecard", "Xếp loại cơ quan, đơn vị", "Agency scorecard",
      "Xếp loại theo bảng supervision.rating_rules (xem README): đúng hạn = sự kiện hoàn thành "
@@ -143,10 +173,10 @@ static tw_report_section sections[] = {
      NULL},
     {"overdue_pledges", "Cam kết quá hạn tại thời điểm cuối năm", "Pledges overdue at year end",
      NULL, NULL, 0, overdue_cols, NCOLS(overdue_cols),
-     "SELECT y.agency_code, y.pledge_id, y.locality_code, l.name, y.category, y.due_date,"
-     " make_date($1::integer, 12, 31) - y.due_date, y.amount_vnd, y.delivered_vnd"
+     "SELECT y.agency_code, y.pledge_id, coalesce(u.code, y.locality_code), u.name, y.category,"
+     " y.due_date, make_date($1::integer, 12, 31) - y.due_date, y.amount_vnd, y.delivered_vnd"
      " FROM supervision.pledge_year_end($1::integer) y"
-     " LEFT JOIN ref.locality l ON l.code = y.locality_code"
+     " LEFT JOIN r_unit u ON u.sent = y.locality_code"
      " WHERE y.status = 'open' AND y.due_date <= make_date($1::integer, 12, 31)"
      " ORDER BY y.due_date, y.agency_code, y.pledge_id",
      NULL},
@@ -196,6 +226,18 @@ static tw_report_section sections[] = {
      "  round(100.0 * sum(substantive_activities)"
      "        / nullif(sum(substantive_activities + formal_activities), 0), 1)"
      " FROM r_pair) m ORDER BY year",
+     NULL},
+    {"reorganisations", "Sắp xếp đơn vị hành chính có hiệu lực trong năm",
+     "Administrative reorganisations in force in the year",
+     "Các xã, phường nêu trên theo đơn vị hành chính tại ngày 31/12; số liệu của đơn vị cũ "
+     "được tính vào đơn vị mới.",
+     "Communes and wards above are those of 31 December; figures of former units count in the "
+     "units they became part of.",
+     0, reorg_cols, NCOLS(reorg_cols),
+     "SELECT effective, legal_act, kind, count(DISTINCT old_code), count(DISTINCT new_code)"
+     " FROM ref.unit_lineage WHERE effective BETWEEN make_date($1::integer, 1, 1)"
+     " AND make_date($1::integer, 12, 31)"
+     " GROUP BY effective, legal_act, kind ORDER BY effective, legal_act, kind",
      NULL},
 };
 
@@ -306,6 +348,20 @@ int twctl_report(int argc, char **argv)
             step = s->key;
             goto fail;
         }
+    }
+    {
+        /* the province the twinned units belong to on 31 December */
+        PGresult *pr = NULL;
+        if (run(pg,
+                "SELECT province_name FROM r_unit WHERE province_name IS NOT NULL"
+                " GROUP BY province_name ORDER BY count(*) DESC, province_name LIMIT 1",
+                year, &pr, err, sizeof err) < 0) {
+            step = "province";
+            goto fail;
+        }
+        if (PQntuples(pr) > 0)
+            snprintf(rep.province, sizeof rep.province, "%s", PQgetvalue(pr, 0, 0));
+        PQclear(pr);
     }
     step = "commit";
     if (run(pg, "COMMIT", year, NULL, err, sizeof err) < 0)

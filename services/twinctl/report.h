@@ -44,6 +44,9 @@ typedef struct tw_report_section {
 
 typedef struct tw_report {
     int year;
+    /* The province of 31 December of the year, in whose geography the
+     * report reads ("Tỉnh Quảng Nam", "Thành phố Đà Nẵng"); "" if unknown. */
+    char province[160];
     tw_report_lang lang;
     tw_report_section *sections;
     int nsections;
@@ -56,6 +59,8 @@ const char *tw_report_fmt_value(tw_report_kind kind, const char *v, int isnull, 
 
 /* The label of a column, the title of a section, in the report's language. */
 const char *tw_report_label(const tw_report_col *c, tw_report_lang lang);
+/* The Standing Committee the report goes to (see tw_report.province). */
+void tw_report_addressee(const tw_report *r, char *out, size_t outlen);
 const char *tw_report_title(const tw_report_section *s, tw_report_lang lang);
 
 /* Writers: return 0, or -1 with err filled when writing failed. */

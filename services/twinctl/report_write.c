@@ -77,23 +77,48 @@ static void md_table(const tw_report *r, const tw_report_section *s, FILE *out)
     }
 }
 
+/* "Ban Thường vụ Tỉnh ủy Quảng Nam", "Ban Thường vụ Thành ủy Đà Nẵng": the
+ * Standing Committee of the year's province, in the report's language. */
+void tw_report_addressee(const tw_report *r, char *out, size_t outlen)
+{
+    const char *p = r->province, *city = "Thành phố ", *prov = "Tỉnh ";
+    int en = r->lang == TW_LANG_EN;
+    if (!strncmp(p, city, strlen(city)))
+        snprintf(out, outlen,
+                 en ? "the Standing Committee of the %s City Party Committee"
+                    : "Ban Thường vụ Thành ủy %s",
+                 p + strlen(city));
+    else if (!strncmp(p, prov, strlen(prov)))
+        snprintf(out, outlen,
+                 en ? "the Standing Committee of the %s Provincial Party Committee"
+                    : "Ban Thường vụ Tỉnh ủy %s",
+                 p + strlen(prov));
+    else
+        snprintf(out, outlen, "%s",
+                 en ? "the Standing Committee of the Provincial Party Committee"
+                    : "Ban Thường vụ Tỉnh ủy");
+}
+
 int tw_report_write_md(const tw_report *r, FILE *out, char *err, size_t errlen)
 {
     int en = r->lang == TW_LANG_EN;
+    char to[256];
+    tw_report_addressee(r, to, sizeof to);
     if (en)
         fprintf(out,
                 "# Twinning programmes: annual report %d\n\n"
-                "To the Standing Committee of the Provincial Party Committee, under Directive "
+                "To %s, under Directive "
                 "16-CT/TU. Figures are as they stood at 24:00 on 31/12/%d (Viet Nam time), "
-                "from the events recorded in twinwatch's audit trail.\n",
-                r->year, r->year);
+                "from the events recorded in twinwatch's audit trail, in the administrative "
+                "units of that day.\n",
+                r->year, to, r->year);
     else
         fprintf(out,
                 "# Báo cáo kết quả thực hiện công tác kết nghĩa năm %d\n\n"
-                "Kính gửi Ban Thường vụ Tỉnh ủy, theo Chỉ thị 16-CT/TU. Số liệu tính đến 24 giờ "
+                "Kính gửi %s, theo Chỉ thị 16-CT/TU. Số liệu tính đến 24 giờ "
                 "ngày 31/12/%d (giờ Việt Nam), theo các sự kiện ghi trong nhật ký kiểm toán "
-                "của twinwatch.\n",
-                r->year, r->year);
+                "của twinwatch, theo đơn vị hành chính tại ngày đó.\n",
+                r->year, to, r->year);
     for (int k = 0; k < r->nsections; k++) {
         const tw_report_section *s = &r->sections[k];
         fprintf(out, "\n## %d. %s\n\n", k + 1, tw_report_title(s, r->lang));
@@ -188,6 +213,12 @@ int tw_report_write_json(const tw_report *r, FILE *out, char *err, size_t errlen
     json_object_set_new(doc, "lang", json_string(r->lang == TW_LANG_EN ? "en" : "vi"));
     json_object_set_new(doc, "from", json_string(from));
     json_object_set_new(doc, "to", json_string(to));
+    {
+        char who[256];
+        tw_report_addressee(r, who, sizeof who);
+        json_object_set_new(doc, "province", json_string(r->province));
+        json_object_set_new(doc, "addressee", json_string(who));
+    }
     for (int k = 0; k < r->nsections; k++) {
         const tw_report_section *s = &r->sections[k];
         json_t *v;

@@ -1,5 +1,5 @@
-# tests/fault/lib.sh: shared by the fault suites (DESIGN.md "Reliability";
-# issue 3). Source it after tests/integration/harness.sh:
+# tests/fault/lib.sh: shared by the fault suites (DESIGN.md "Reliability").
+# Source it after tests/integration/harness.sh:
 #
 #   . "$(dirname "$0")/../integration/harness.sh"
 #   . "$(dirname "$0")/lib.sh"

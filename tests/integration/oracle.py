@@ -6,6 +6,13 @@ file order (feeds in command-line order) and writes what supervision.locality_ov
 contain plus a JSON summary. Standard library only; shares no code with the C projector.
 Lines that cannot be mapped to an Event at all (bad JSON, unknown field or enum name, two
 bodies) are "refused at publish": counted in refused_at_publish, not in events.
+
+Geography (issue 13): with --units (unit versions) and --lineage (the statistics office's
+conversion tables) + --effective, an event's locality is resolved at its local date as
+docs/projection-rules.md says, twinnings follow their commune, and --out-geo writes
+locality_overview in today's geography and at each --geo-date. --lineage-after K loads the
+lineage only after the first K feeds and then replays the unknown_locality dead letters, as
+an operator's late load + `twinctl dlq replay --reason unknown_locality` does.
 """
 import argparse
 import csv
@@ -199,6 +206,7 @@ class Twinning:
     agency: str
     locality: str
     status: str = "active"  # active | ended
+    signed_ms: int = 0
     m: Counter = field(default_factory=Counter)  # the MEASURES
     last_activity_ms: int = None
 
@@ -245,9 +253,154 @@ class Parked:
     quantity: int
     applied: bool = False
 
+NEVER = date.max
+BEGINNING = date.min
+LEVEL_OF_PREFIX = (("Xã ", "commune"), ("Phường ", "ward"), ("Thị trấn ", "township"),
+                   ("Đặc khu ", "special_zone"))
+
+
+class Geography:
+    """Unit versions and lineage, read from the reference files alone."""
+
+    def __init__(self):
+        self.v = {}        # (code, from) -> dict(code, from, to, name, level, parent)
+        self.succ, self.pred = {}, {}  # (code, from) -> [(code, from)]
+
+    def versions(self, code):
+        return sorted((k for k in self.v if k[0] == code), key=lambda k: k[1])
+
+    def at(self, code, d):
+        for k in self.versions(code):
+            if self.v[k]["from"] <= d <= self.v[k]["to"]:
+                return k
+        return None
+
+    def load_units(self, path):
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for r in csv.DictReader(f):
+                fr = parse_date(r.get("valid_from") or "") or BEGINNING
+                to = parse_date(r.get("valid_to") or "") or NEVER
+                self.v[(r["code"], fr)] = {"code": r["code"], "from": fr, "to": to,
+                                           "name": r["name"], "level": r["level"],
+                                           "parent": r["parent_code"] or None}
+
+    def load_lineage(self, paths, eff):
+        eve = eff - timedelta(days=1)
+        rows = []
+        for path in paths:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                rows += list(csv.DictReader(f))
+        ending, made = set(), {}
+        for r in rows:
+            old = self.at(r["old_code"] or r["old_district_code"], eve)
+            ending.add(old)
+            for c in (r["old_province_code"],):
+                ending.add(self.at(c, eve))
+            if r["old_code"]:
+                ending.add(self.at(r["old_district_code"], eve))
+            if r["note"] == "Giải thể":
+                continue
+            level = next(l for p, l in LEVEL_OF_PREFIX if r["new_name"].startswith(p))
+            made[r["new_code"]] = (r["new_name"], level, r["new_province_code"])
+            self.link(old, (r["new_code"], eff))
+            prov_old = self.at(r["new_province_code"], eve)
+            made.setdefault(("prov", r["new_province_code"]), self.v[prov_old]["name"])
+            self.link(self.at(r["old_province_code"], eve), (r["new_province_code"], eff))
+        for k in ending:
+            self.v[k]["to"] = eve
+        for code, val in made.items():
+            if isinstance(code, tuple):
+                self.v[(code[1], eff)] = {"code": code[1], "from": eff, "to": NEVER, "name": val,
+                                          "level": "province", "parent": None}
+            else:
+                self.v[(code, eff)] = {"code": code, "from": eff, "to": NEVER, "name": val[0],
+                                       "level": val[1], "parent": val[2]}
+
+    def link(self, old, new):
+        if new not in self.succ.setdefault(old, []):
+            self.succ[old].append(new)
+            self.pred.setdefault(new, []).append(old)
+
+    def resolve(self, code, d):
+        """('ok'|'mapped', version) or ('ambiguous'|'unknown', candidates)."""
+        ks = self.versions(code)
+        if not ks:
+            return "unknown", []
+        k = self.at(code, d)
+        if k:
+            return "ok", k
+        ended = [k for k in ks if self.v[k]["to"] < d]
+        start, nxt = (max(ended, key=lambda k: self.v[k]["to"]), self.succ) if ended else (
+            min(ks, key=lambda k: self.v[k]["from"]), self.pred)
+        found, todo, seen = [], [start], set()
+        while todo:
+            x = todo.pop(0)
+            if x in seen:
+                continue
+            seen.add(x)
+            if self.v[x]["from"] <= d <= self.v[x]["to"]:
+                found.append(x)
+            else:
+                todo += nxt.get(x, [])
+        if len(found) == 1:
+            return "mapped", found[0]
+        return ("ambiguous" if found else "unknown"), sorted(k[0] for k in found)
+
+    def codes_of(self, k):
+        """The unit's code, then its predecessors' codes, nearest first."""
+        out, todo = [k[0]], list(self.pred.get(k, []))
+        while todo:
+            x = todo.pop(0)
+            if x[0] not in out:
+                out.append(x[0])
+            todo += self.pred.get(x, [])
+        return out
+
+    def version_of(self, code, d):
+        ks = self.versions(code)
+        begun = [k for k in ks if k[1] <= d]
+        return max(begun, key=lambda k: k[1]) if begun else (ks[0] if ks else None)
+
+    def carry(self, k, d):
+        """The unit version k became (or came from) on date d."""
+        for _ in range(50):
+            v = self.v[k]
+            if v["from"] <= d <= v["to"]:
+                break
+            if d > v["to"]:
+                nxt = sorted(self.succ.get(k, []))
+            else:
+                nxt = sorted(self.pred.get(k, []), key=lambda x: (x[0] != k[0], x[0]))
+            if not nxt:
+                break
+            k = nxt[0]
+        return k
+
+    def formers(self, k):
+        out, todo = set(), list(self.pred.get(k, []))
+        while todo:
+            x = todo.pop()
+            if x not in out:
+                out.add(x)
+                todo += self.pred.get(x, [])
+        return out
+
+    def ancestor(self, code, d, level):
+        k = self.at(code, d)
+        for _ in range(5):
+            if k is None or not self.v[k]["parent"]:
+                return None
+            k = self.at(self.v[k]["parent"], d)
+            if k and self.v[k]["level"] == level:
+                return k
+        return None
+
+
 class Oracle:
-    def __init__(self, agencies, localities, now_ms):
+    def __init__(self, agencies, localities, now_ms, geo=None):
         self.agencies, self.localities, self.now_ms = agencies, localities, now_ms
+        self.geo = geo
+        self.dead_unknown = []  # unknown_locality dead letters, for a replay
         self.twinnings, self.pledges, self.parked = {}, {}, {}
         self.accepted_ids = {}  # lower-case event_id -> canonical content
         self.events = self.accepted = self.duplicates = self.refused = self.parked_applied = 0
@@ -262,6 +415,8 @@ class Oracle:
         reason = self.check(ev, eid)
         if reason:
             self.reasons[reason] += 1
+            if reason == "unknown_locality":
+                self.dead_unknown.append(ev)
             return
         self.accepted_ids[eid] = canon
         self.accepted += 1
@@ -276,7 +431,8 @@ class Oracle:
         spec = BODIES[body]
         pid = b.get("pledge_id", "")
         p = self.pledges.get((ag, pid)) if pid else None
-        t = self.twinnings.get((ag, loc))
+        where = self.place(ev, p)
+        t = where[1] if where[0] == "ok" else None
         active = t is not None and t.status == "active"
         due = b.get("due_date") or b.get("new_due_date")
         # the pledge's local date; a revision of a pledge not seen has none to compare with
@@ -295,13 +451,14 @@ class Oracle:
                 and parse_date(due) < due_floor),
             ("conflicting_duplicate", lambda: eid in self.accepted_ids),
             ("unknown_agency", lambda: ag not in self.agencies),
-            ("unknown_locality", lambda: loc not in self.localities),
+            ("unknown_locality", lambda: where[0] == "unknown_locality"),
+            ("locality_ambiguous", lambda: where[0] == "locality_ambiguous"),
             ("twinning_not_active", lambda: body not in ("twinning_signed", "feed_heartbeat")
                 and not active),
             ("twinning_already_active", lambda: body == "twinning_signed" and active),
             ("duplicate_pledge", lambda: body == "support_pledged" and p is not None),
             ("pledge_locality_mismatch", lambda: body != "support_pledged" and p is not None
-                and p.locality != loc),
+                and p.locality != t.locality),
             ("unknown_pledge", lambda: body in REVISING and p is None),
             ("pledge_cancelled", lambda: body in REVISING and p.status == "cancelled"),
             ("due_before_pledge", lambda: body == "pledge_revised" and due and due_floor
@@ -309,7 +466,34 @@ class Oracle:
         )
         return next((reason for reason, failed in rules if failed()), None)
 
-    def deliver_or_park(self, ev, amount, qty):
+    def codes(self, ev):
+        """Where the event's twinning may be filed, or the reason it cannot be placed."""
+        loc = ev["locality_code"]
+        if self.geo is None:
+            return ("ok", [loc]) if loc in self.localities else ("unknown_locality", None)
+        status, k = self.geo.resolve(loc, local_date(ev["occurred_at_ms"]))
+        if status == "unknown":
+            return "unknown_locality", None
+        if status == "ambiguous":
+            return "locality_ambiguous", None
+        return "ok", self.geo.codes_of(k)
+
+    def place(self, ev, p):
+        """("ok", twinning or None, codes) or (reason, None, None)."""
+        status, codes = self.codes(ev)
+        if status != "ok":
+            return status, None, None
+        ag = ev["agency_code"]
+        if p is not None and ev["body"] != "support_pledged" and p.locality in codes:
+            return "ok", self.twinnings.get((ag, p.locality)), codes
+        own = self.twinnings.get((ag, ev["locality_code"]))
+        if ev["locality_code"] in codes and own is not None and own.status == "active":
+            return "ok", own, codes
+        found = [self.twinnings[(ag, c)] for c in codes if (ag, c) in self.twinnings]
+        active = [t for t in found if t.status == "active"]
+        return "ok", (active or found or [None])[0], codes
+
+    def deliver_or_park(self, ev, amount, qty, t):
         pid = ev["b"]["pledge_id"]
         if not pid:
             return  # standalone
@@ -317,17 +501,20 @@ class Oracle:
         if key in self.pledges:
             self.pledges[key].deliver(amount, qty)
         else:
-            self.parked.setdefault(key, []).append(Parked(ev["locality_code"], amount, qty))
+            self.parked.setdefault(key, []).append(Parked(t.locality, amount, qty))
 
     def apply(self, ev):
         body, b = ev["body"], ev["b"]
-        ag, loc, at = ev["agency_code"], ev["locality_code"], ev["occurred_at_ms"]
-        t = self.twinnings.get((ag, loc))
+        ag, at = ev["agency_code"], ev["occurred_at_ms"]
+        pid = b.get("pledge_id", "")
+        _, t, codes = self.place(ev, self.pledges.get((ag, pid)) if pid else None)
         if body == "feed_heartbeat":
             return  # source last_seen_at only; not in the compared views
         if body == "twinning_signed":
             if t is None:
-                t = self.twinnings[(ag, loc)] = Twinning(ag, loc)
+                t = self.twinnings[(ag, codes[0])] = Twinning(ag, codes[0])
+                t.signed_ms = at
+            t.signed_ms = at
             t.status = "active"  # a new term after an end keeps the counters
             t.activity(at)
         elif body == "twinning_ended":
@@ -337,10 +524,10 @@ class Oracle:
             t.activity(at)
         elif body == "support_pledged":
             key = (ag, b["pledge_id"])
-            p = self.pledges[key] = Pledge(ag, b["pledge_id"], loc, b["amount_vnd"],
+            p = self.pledges[key] = Pledge(ag, b["pledge_id"], t.locality, b["amount_vnd"],
                                            b["target_quantity"], parse_date(b["due_date"]), at)
             for k in self.parked.get(key, []):  # in arrival order
-                if not k.applied and k.locality == loc:  # other localities stay parked
+                if not k.applied and k.locality == t.locality:  # other localities stay parked
                     p.deliver(k.amount_vnd, k.quantity)
                     k.applied = True
                     self.parked_applied += 1
@@ -352,11 +539,11 @@ class Oracle:
                        models_replicated=qty if cat == CAT["MODEL_REPLICATION"] else 0)
             t.m["substantive_activities" if cat in SUBSTANTIVE else "formal_activities"] += 1
             t.activity(at)
-            self.deliver_or_park(ev, b["amount_vnd"], qty)
+            self.deliver_or_park(ev, b["amount_vnd"], qty, t)
         elif body == "training_delivered":
             t.m.update(trainees=b["trainees"], substantive_activities=1)
             t.activity(at)
-            self.deliver_or_park(ev, 0, b["trainees"])
+            self.deliver_or_park(ev, 0, b["trainees"], t)
         elif body == "pledge_revised":  # each value it sets replaces the pledge's
             p = self.pledges[(ag, b["pledge_id"])]
             p.due = parse_date(b["new_due_date"]) if b["new_due_date"] else p.due
@@ -388,10 +575,56 @@ class Oracle:
                 **{k: m[k] for k in MEASURES}, "last_activity_ms": max(last) if last else ""}
 
     def locality_rows(self):
+        if self.geo is not None:  # today's geography: one row per unit in force
+            return [[r[c] for c in COLUMNS] for r in self.geo_dicts(local_date(self.now_ms))]
         rows = []
         for loc in sorted({t.locality for t in self.twinnings.values()}):
             row = {"locality_code": loc, **self.measures(lambda a, l: l == loc)}
             rows.append([row[c] for c in COLUMNS])
+        return rows
+
+    GEO_COLUMNS = ("locality_code locality_name district_code province_code former_district_code "
+                   "former_codes twinnings twinnings_active pledges_open pledges_fulfilled "
+                   "pledged_vnd delivered_vnd fulfilment_pct visits substantive_activities "
+                   "formal_activities").split()
+
+    def unit_of(self, t, d):
+        g = self.geo
+        return g.carry(g.version_of(t.locality, local_date(t.signed_ms)), d)
+
+    def geo_rows(self, d):
+        return [[r[c] for c in self.GEO_COLUMNS] for r in self.geo_dicts(d)]
+
+    def geo_dicts(self, d):
+        """locality_overview_at(d): one row per unit in force on d with a twinning."""
+        g, units = self.geo, {}
+        for t in self.twinnings.values():
+            units.setdefault(self.unit_of(t, d), set()).add((t.agency, t.locality))
+        rows = []
+        for k in sorted(units):
+            keys, v = units[k], g.v[k]
+            m = self.measures(lambda a, l: (a, l) in keys)
+            ts = [self.twinnings[x] for x in keys]
+            dist = None if v["level"] == "district" else g.ancestor(k[0], d, "district")
+            dist_code = k[0] if v["level"] == "district" else (dist[0] if dist else "")
+            prov = g.ancestor(k[0], d, "province")
+            formers = g.formers(k)
+            fd = ""
+            if not dist_code:
+                cands = sorted(formers, key=lambda x: (x[0] != k[0], x[0]))
+                for f in cands:
+                    a = g.ancestor(f[0], g.v[f]["to"], "district")
+                    if a:
+                        fd = a[0]
+                        break
+            shown = sorted(f for f in formers if (f[0], g.v[f]["name"]) != (k[0], v["name"]))
+            row = {"locality_code": k[0], "locality_name": v["name"], "district_code": dist_code,
+                   "province_code": prov[0] if prov else "",
+                   "former_district_code": dist_code or fd,
+                   "former_codes": " ".join(f[0] for f in shown),
+                   "twinnings": len({t.agency for t in ts}),
+                   **m, "twinnings_active": len({t.agency for t in ts if t.status == "active"})}
+            rows.append(row)
         return rows
 
     def summary(self):
@@ -431,18 +664,49 @@ def main(argv=None):
     ap.add_argument("--now-ms", type=int, required=True)
     for opt in ("--jsonl-feed", "--csv-feed"):
         ap.add_argument(opt, dest="feeds", action=FeedAction, default=[])
+    ap.add_argument("--units", help="unit versions (localities format, valid_from/valid_to)")
+    ap.add_argument("--lineage", action="append", default=[],
+                    help="a conversion table (repeatable), loaded with --effective")
+    ap.add_argument("--effective", type=date.fromisoformat)
+    ap.add_argument("--lineage-after", type=int, default=0,
+                    help="load the lineage after this many feeds, then replay unknown_locality")
+    ap.add_argument("--geo-date", action="append", default=[], type=date.fromisoformat)
+    ap.add_argument("--out-geo", help="PREFIX: writes PREFIX-today.csv and PREFIX-DATE.csv")
     ap.add_argument("--partitions", type=int, default=6,
                     help="accepted for symmetry with the system; the oracle uses global order")
     args = ap.parse_args(argv)
 
-    oracle = Oracle(read_codes(args.agencies), read_codes(args.localities), args.now_ms)
-    for kind, path in args.feeds:
+    geo = None
+    if args.units:
+        geo = Geography()
+        geo.load_units(args.units)
+    oracle = Oracle(read_codes(args.agencies), read_codes(args.localities), args.now_ms, geo)
+
+    def load_lineage():
+        geo.load_lineage(args.lineage, args.effective)
+        replay, oracle.dead_unknown = oracle.dead_unknown, []
+        for ev in replay:  # a replayed dead letter is a new event: it counts again
+            oracle.reasons["unknown_locality"] -= 1
+            oracle.events -= 1
+            oracle.process(ev)
+
+    for i, (kind, path) in enumerate(args.feeds):
+        if geo and args.lineage and i == args.lineage_after:
+            load_lineage()
         for ev in (read_csv(path) if kind == "csv" else read_jsonl(path)):
             if isinstance(ev, Refused):
                 oracle.refused += 1
                 print(f"oracle: refused at publish: {ev}", file=sys.stderr)
             else:
                 oracle.process(ev)
+    if geo and args.lineage and args.lineage_after >= len(args.feeds):
+        load_lineage()
+    if args.out_geo:
+        for name, d in [("today", local_date(args.now_ms))] + [(str(d), d) for d in args.geo_date]:
+            with open(f"{args.out_geo}-{name}.csv", "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f, lineterminator="\n")
+                w.writerow(Oracle.GEO_COLUMNS)
+                w.writerows(oracle.geo_rows(d))
     with open(args.out_localities, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(COLUMNS)

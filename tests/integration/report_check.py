@@ -209,6 +209,9 @@ def rate(c):
 
 def expected(args):
     loc = {r["code"]: r for r in csv.DictReader(open(args.localities, encoding="utf-8"))}
+    for r in loc.values():  # wards, townships, special zones are commune-level units
+        if r["level"] in ("ward", "township", "special_zone"):
+            r["level"] = "commune"
     ag = {r["code"]: r for r in csv.DictReader(open(args.agencies, encoding="utf-8"))}
     events = load_feeds(args.feed)
     pair, quarters, overdue = year_figures(events, args.year)
@@ -229,7 +232,9 @@ def expected(args):
     districts = [{"district_code": d, "district_name": loc[d]["name"], **rollup(ms)}
                  for d, ms in sorted(by_d.items())]
     communes = [{"locality_code": c, "locality_name": loc[c]["name"],
-                 "district_name": loc[loc[c]["parent_code"]]["name"], **rollup(ms)}
+                 "district_name": loc[loc[c]["parent_code"]]["name"],
+                 "former_units": None,  # no lineage loaded: no unit has former units
+                 **rollup(ms)}
                 for c, ms in sorted(by_c.items(), key=lambda x: (loc[x[0]]["parent_code"], x[0]))]
     cards = []
     for a, ms in by_a.items():

@@ -23,7 +23,7 @@ start_sentinel() {
   echo $! >"$T/sentinel.pid"
 }
 
-A=PETROLIMEX-QNA L=20530 SRC=erp-petro
+A=PETROLIMEX-QNA L=20705 SRC=erp-petro
 B=SO-YTE L2=20698 SRC2=his-yte
 n=0
 # ev AGENCY LOCALITY SOURCE LOCAL_TIME BODY: one JSON line of the feed
