@@ -3,7 +3,8 @@
 -- view (status, digest, reports, dlq list, audit verify and trail) and writes
 -- only what its commands write, column by column where a command changes
 -- some columns of a row:
---   load-reference    upserts ref.agency and ref.locality
+--   load-reference    upserts ref.agency, ref.locality and (020) the unit
+--                     versions, unit and agency lineage
 --   dlq replay        marks dead letters replayed (the replay columns)
 --   offsets accept-loss  moves one stored offset, resolves its alert
 --   rebuild           empties and refills the four tables it recomputes
@@ -36,7 +37,9 @@ GRANT SELECT ON ALL TABLES IN SCHEMA twinwatch, ref, audit, ingest, proj, superv
 ALTER DEFAULT PRIVILEGES IN SCHEMA twinwatch, ref, audit, ingest, proj, supervision, alerting
   GRANT SELECT ON TABLES TO twinwatch_operator;
 
-GRANT INSERT, UPDATE ON ref.agency, ref.locality TO twinwatch_operator;
+GRANT INSERT, UPDATE ON ref.agency, ref.locality, ref.unit_version, ref.unit_lineage,
+  ref.agency_lineage TO twinwatch_operator;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA ref TO twinwatch_operator;
 GRANT UPDATE (replayed_at, replayed_by, replayed_to_partition, replayed_to_offset)
   ON ingest.dead_letter TO twinwatch_operator;
 GRANT UPDATE (next_offset, updated_at) ON ingest.partition_offset TO twinwatch_operator;

@@ -19,6 +19,9 @@ allowed() { # ROLE TABLE OP -> 0 when allowed
   twinwatch_projector:proj.*:INSERT | twinwatch_projector:proj.*:UPDATE | twinwatch_projector:proj.*:DELETE) return 0 ;;
   twinwatch_operator:ref.agency:INSERT | twinwatch_operator:ref.agency:UPDATE) return 0 ;;
   twinwatch_operator:ref.locality:INSERT | twinwatch_operator:ref.locality:UPDATE) return 0 ;;
+  twinwatch_operator:ref.unit_version:INSERT | twinwatch_operator:ref.unit_version:UPDATE) return 0 ;;
+  twinwatch_operator:ref.unit_lineage:INSERT | twinwatch_operator:ref.unit_lineage:UPDATE) return 0 ;;
+  twinwatch_operator:ref.agency_lineage:INSERT | twinwatch_operator:ref.agency_lineage:UPDATE) return 0 ;;
   twinwatch_operator:proj.twinning:INSERT | twinwatch_operator:proj.twinning:TRUNCATE) return 0 ;;
   twinwatch_operator:proj.pledge:INSERT | twinwatch_operator:proj.pledge:TRUNCATE) return 0 ;;
   twinwatch_operator:proj.parked_delivery:INSERT | twinwatch_operator:proj.parked_delivery:TRUNCATE) return 0 ;;
