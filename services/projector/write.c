@@ -109,9 +109,11 @@ static uint32_t oid_of(int i)
  * never moves it. Twinnings and pledges carry a row version (TW_COL_VERSION):
  * a row another lane or projector changed since this one read or cached it
  * is not updated (since the 2025 reform one twinning's events come under
- * two Kafka keys, so two partitions). Either way fewer rows come back and
- * expect_rows fails the batch, which is retried from the stored offsets
- * with the caches dropped, rereading the rows. */
+ * two Kafka keys, so two partitions). Parking a delivery and creating its
+ * pledge both write their twinning's row, so they cannot miss each other.
+ * Either way fewer rows come back and expect_rows fails the batch, which is
+ * retried from the stored offsets with the caches dropped, rereading the
+ * rows. */
 static const tw_table *table_of(int i)
 {
     const tw_table *const t[TW_BATCH_NTABLES] = {tw_twinning_table, tw_pledge_table,

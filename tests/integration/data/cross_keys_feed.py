@@ -42,12 +42,22 @@ for a in AGENCIES:
 setup, out = out, []
 t0 = datetime(2025, 8, 1, 8, tzinfo=LOCAL)
 for i in range(ROUNDS):
+    if i == ROUNDS // 2:
+        for a in AGENCIES:
+            out.append(ev(a, "20701", t0 + timedelta(hours=i, minutes=-30),
+                          {"supportPledged": {"pledgeId": f"XK-{a}-3", "category": "ECONOMIC_MODEL",
+                                              "amountVnd": "800000000000", "dueDate": "2027-12-31",
+                                              "funding": "OWN_BUDGET"}}))
     for a in AGENCIES:
         for old, new, pl in PAIRS:
             for code in (old, new):
                 when = t0 + timedelta(hours=i, minutes=1 if code == new else 0)
                 if i % 2:
-                    body = {"supportDelivered": {"pledgeId": f"XK-{a}-{pl}", "category": "ECONOMIC_MODEL",
+                    # Nam Giang's new code delivers on a pledge made in the
+                    # middle of the burst under the old one: parked until
+                    # it comes, when read first
+                    pid = f"XK-{a}-3" if code == "20707" else f"XK-{a}-{pl}"
+                    body = {"supportDelivered": {"pledgeId": pid, "category": "ECONOMIC_MODEL",
                                                  "amountVnd": str(1_000_000 + i)}}
                 else:
                     body = {"visit": {"purpose": "Thăm, làm việc", "participants": 3,
