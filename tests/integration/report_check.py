@@ -8,13 +8,22 @@ here, where schemas/005_scorecard.sql uses window functions over the event log. 
 with twinctl. The feeds must be valid (every line accepted): report.sh checks that.
 
   report_check.py --agencies A.csv --localities L.csv --feed F... --year Y
+                  [--units U.csv --lineage T.csv... --effective DATE]
                   [--json OUT.json] [--csv OUT.csv] [--md OUT.md --lang vi|en]
                   [--expect-agency CODE=due,on_time,on_time_pct,share,quarters,overdue,RATING]...
 Exits 1 with the first differences on stderr.
+
+With --units and --lineage (issue 13), events are read and accepted or dead-lettered by
+oracle.py (its Geography resolves codes from the reference files alone; a .csv feed is a CSV
+feed), the year's figures are kept per (agency, code as sent) as before, and each code is
+grouped as the unit it names on 31 December of the year: its district that day (none from
+1 July 2025; the former district's name is still shown per commune), its province, and the
+units it was made from.
 """
 import argparse
 import csv
 import json
+import os
 import sys
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -207,7 +216,73 @@ def rate(c):
     return "WEAK"
 
 
+def oracle_events(args):
+    """The feeds' accepted events, as oracle.py's rules decide, in load_feeds' shape."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import oracle as o
+    geo = o.Geography()
+    geo.load_units(args.units)
+    geo.load_lineage(args.lineage, args.effective)
+    accepted = []
+
+    class Recorder(o.Oracle):
+        def apply(self, ev):
+            accepted.append(ev)
+            super().apply(ev)
+
+    orc = Recorder(o.read_codes(args.agencies), o.read_codes(args.localities),
+                   int(datetime.now(timezone.utc).timestamp() * 1000), geo)
+    for path in args.feed:
+        for ev in (o.read_csv(path) if path.endswith(".csv") else o.read_jsonl(path)):
+            if isinstance(ev, o.Refused):
+                errors.append(f"feed refused at publish: {ev}")
+            else:
+                orc.process(ev)
+    events = []
+    for ev in accepted:
+        body = {o.camel(k): (o.ENUMS["Category"][v] if k == "category" else v)
+                for k, v in ev["b"].items()}
+        events.append({"type": o.camel(ev["body"]), "agency": ev["agency_code"],
+                       "locality": ev["locality_code"], "ms": ev["occurred_at_ms"],
+                       "order": len(events), "body": body})
+    events.sort(key=lambda e: (e["ms"], e["order"]))
+    return events, geo
+
+
+TIER = {"ward": "commune", "township": "commune", "special_zone": "commune"}
+
+
+def geography_of(geo, codes, d):
+    """code as sent -> the unit it names on d, in the shape of the localities file."""
+    out = {}
+    for code in codes:
+        # as docs/projection-rules.md carries a twinning: the code's version of that day
+        # (or its last before), along the lineage; a split to its lowest-code successor
+        k = geo.carry(geo.version_of(code, d), d)
+        v = geo.v[k]
+        dist = geo.ancestor(k[0], d, "district")
+        prov = geo.ancestor(k[0], d, "province")
+        fd = dist
+        formers = geo.formers(k)
+        if fd is None:  # the former district, as supervisors still think of it
+            for f in sorted(formers, key=lambda x: (x[0] != k[0], x[0])):
+                fd = geo.ancestor(f[0], geo.v[f]["to"], "district")
+                if fd:
+                    break
+        shown = sorted((f for f in formers if (f[0], geo.v[f]["name"]) != (k[0], v["name"])),
+                       key=lambda f: (f[0], geo.v[f]["name"]))
+        out[code] = {"code": k[0], "name": v["name"], "level": TIER.get(v["level"], v["level"]),
+                     "district": dist[0] if dist else None,
+                     "district_code": fd[0] if fd else None,
+                     "district_name": geo.v[fd]["name"] if fd else None,
+                     "province": geo.v[prov]["name"] if prov else None,
+                     "former_units": ", ".join(geo.v[f]["name"] for f in shown) or None}
+    return out
+
+
 def expected(args):
+    if args.units:
+        return expected_geo(args)
     loc = {r["code"]: r for r in csv.DictReader(open(args.localities, encoding="utf-8"))}
     for r in loc.values():  # wards, townships, special zones are commune-level units
         if r["level"] in ("ward", "township", "special_zone"):
@@ -267,6 +342,81 @@ def expected(args):
         mix[1]["change_pp"] = mix[1]["substantive_share"] - mix[0]["substantive_share"]
     return {"province": province, "districts": districts, "communes": communes,
             "scorecard": scorecard, "overdue_pledges": overdue_rows, "activity_mix": mix}
+
+
+def cards_of(by_a, ag, quarters):
+    cards = []
+    for a, ms in by_a.items():
+        r = rollup(ms)
+        c = {"agency_code": a, "agency_name": ag[a]["name"], "pledges_due": r["pledges_due"],
+             "fulfilled_on_time": r["fulfilled_on_time"], "on_time_pct": r["on_time_pct"],
+             "substantive_share": r["substantive_share"], "active_quarters": len(quarters[a]),
+             "overdue_at_year_end": r["overdue_at_year_end"]}
+        c["rating"] = rate(c)
+        cards.append(c)
+    big = Decimal(1000)
+    cards.sort(key=lambda c: (RANK[c["rating"]], -(c["on_time_pct"] if c["on_time_pct"]
+                                                    is not None else -big),
+                              -(c["substantive_share"] if c["substantive_share"] is not None
+                                else -big), c["overdue_at_year_end"], c["agency_code"]))
+    return [{"rank": i + 1, **c} for i, c in enumerate(cards)]
+
+
+def activity_mix(events, year):
+    mix = []
+    for y in (year - 1, year):
+        r = rollup(year_figures(events, y)[0].values())
+        mix.append({"year": str(y), "substantive_activities": r["substantive_activities"],
+                    "formal_activities": r["formal_activities"],
+                    "substantive_share": r["substantive_share"], "change_pp": None})
+    if mix[0]["substantive_share"] is not None and mix[1]["substantive_share"] is not None:
+        mix[1]["change_pp"] = mix[1]["substantive_share"] - mix[0]["substantive_share"]
+    return mix
+
+
+def expected_geo(args):
+    """The report in the geography of 31 December of the year (issue 13)."""
+    ag = {r["code"]: r for r in csv.DictReader(open(args.agencies, encoding="utf-8"))}
+    events, geo = oracle_events(args)
+    pair, quarters, overdue = year_figures(events, args.year)
+    dec31 = date(args.year, 12, 31)
+    unit = geography_of(geo, {l for _, l in pair} | {o[3].locality for o in overdue}, dec31)
+    def roll(keys):
+        """Sums over the (agency, code as sent) pairs; twinnings_active counts an agency once
+        per unit of 31 December (two twinnings whose communes merged are one pair)."""
+        r = rollup(pair[k] for k in keys)
+        r["twinnings_active"] = len({(a, unit[l]["code"]) for a, l in keys
+                                     if pair[(a, l)]["twinnings_active"]})
+        return r
+
+    by_d, by_c, by_a = defaultdict(list), defaultdict(list), defaultdict(list)
+    for (a, l), m in pair.items():
+        u = unit[l]
+        by_a[a].append(m)
+        if u["level"] == "district":
+            by_d[(u["code"], u["name"])].append((a, l))
+        elif u["level"] == "commune":
+            if u["district"]:  # districts in force on 31 December only
+                by_d[(u["district_code"], u["district_name"])].append((a, l))
+            # ORDER BY district_code, code: a commune without one last
+            by_c[(u["district_code"] is None, u["district_code"] or "", u["code"])].append((a, l))
+    province = {"districts": len(by_d), "communes": len(by_c), **roll(list(pair))}
+    districts = [{"district_code": d, "district_name": n, **roll(ks)}
+                 for (d, n), ks in sorted(by_d.items())]
+    communes = []
+    for (_, _, c), ks in sorted(by_c.items()):
+        u = unit[ks[0][1]]
+        communes.append({"locality_code": c, "locality_name": u["name"],
+                         "district_name": u["district_name"], "former_units": u["former_units"],
+                         **roll(ks)})
+    overdue_rows = [{"agency_code": a, "pledge_id": pid, "locality_code": unit[p.locality]["code"],
+                     "locality_name": unit[p.locality]["name"], "category": p.category,
+                     "due_date": due.isoformat(), "days_overdue": (dec31 - due).days,
+                     "amount_vnd": p.amount, "delivered_vnd": p.delivered}
+                    for due, a, pid, p in overdue]
+    return {"province": province, "districts": districts, "communes": communes,
+            "scorecard": cards_of(by_a, ag, quarters), "overdue_pledges": overdue_rows,
+            "activity_mix": activity_mix(events, args.year)}
 
 
 def same(exp, got):
@@ -329,8 +479,9 @@ def check_csv(path, exp):
                     errors.append(f"csv: no row {sec},{code},{k}")
                 elif not same(v, g[1]) or (name and g[0] != row[name]):
                     errors.append(f"csv {sec},{code},{k}: expected {v} ({row.get(name)}), got {g}")
-    if want != len(rows) - 1 - sum(1 for r in rows[1:] if r[0] == "alerts"):
-        errors.append(f"csv: {len(rows) - 1} figures, expected {want} (+ alerts)")
+    other = sum(1 for r in rows[1:] if r[0] in ("alerts", "reorganisations"))
+    if want != len(rows) - 1 - other:
+        errors.append(f"csv: {len(rows) - 1} figures, expected {want} (+ alerts, reorganisations)")
 
 
 def fmt(v, kind, lang):
@@ -399,6 +550,12 @@ def check_md(path, exp, lang):
                      + [fmt(d[k], kinds.get(k, "int"), lang) for k in MEASURES])
         if row not in have:
             errors.append(f"md: no district line {row}")
+    for c in exp["communes"]:
+        row = md_row([c["locality_code"], c["locality_name"], fmt(c["district_name"], "text", lang),
+                      fmt(c["former_units"], "text", lang)]
+                     + [fmt(c[k], kinds.get(k, "int"), lang) for k in MEASURES])
+        if row not in have:
+            errors.append(f"md: no commune line {row}")
     for m in exp["activity_mix"]:
         row = md_row([m["year"], fmt(m["substantive_activities"], "int", lang),
                       fmt(m["formal_activities"], "int", lang),
@@ -418,6 +575,9 @@ def main():
     ap.add_argument("--md")
     ap.add_argument("--lang", default="vi")
     ap.add_argument("--expect-agency", action="append", default=[])
+    ap.add_argument("--units", help="unit versions: the report's geography is that of 31 Dec")
+    ap.add_argument("--lineage", action="append", default=[])
+    ap.add_argument("--effective", type=date.fromisoformat)
     ap.add_argument("--print", action="store_true", help="print the expected figures")
     args = ap.parse_args()
     exp = expected(args)

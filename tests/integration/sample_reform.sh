@@ -78,6 +78,17 @@ for y in 2024 2025 2026; do
     done
   done
 done
+# every figure of every report, against report_check.py's reading of the feed files in the
+# geography of 31 December (oracle.py's resolution of the reference files)
+for y in 2024 2025 2026; do
+  for l in vi en; do
+    "$PY" "$TW_ROOT/tests/integration/report_check.py" --agencies "$S/agencies.csv" \
+      --localities "$S/localities.csv" --units "$S/localities.csv" "${LIN[@]}" --effective 2025-07-01 \
+      --feed "$S/feed.jsonl" --feed "$S/feed-sample.csv" --feed "$S/feed-reform.jsonl" --year $y \
+      --json "$T/r$y.$l.json" --csv "$T/r$y.$l.csv" --md "$T/r$y.$l.md" --lang $l >&2 ||
+      fail "report $y ($l) differs from the feed's figures in the geography of $y-12-31"
+  done
+done
 jq() { "$PY" -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 assert_eq "$(jq "$T/r2024.vi.json" "d['province'] + ' | ' + d['addressee']")" \
   "Tỉnh Quảng Nam | Ban Thường vụ Tỉnh ủy Quảng Nam" "2024: addressed to Quảng Nam's Standing Committee"
