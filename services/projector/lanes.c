@@ -156,7 +156,7 @@ tw_lanes *tw_lanes_new(struct ev_loop *loop, const tw_config *cfg, const char *t
     ls->max_events = tw_config_int(cfg, "batch.max_events");
     ls->max_cache = tw_config_int(cfg, "cache.max_entries");
     ls->max_s = (double)tw_config_int(cfg, "batch.max_ms") / 1000.0;
-    if (!(ls->keyring = tw_keyring_new(tw_config_str(cfg, "pg.conninfo")))) {
+    if (!(ls->keyring = tw_keyring_new())) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
