@@ -43,7 +43,7 @@ struct tw_lanes {
     int64_t max_events, max_cache;
     double max_s;
     ev_timer idle_check;        /* a connection dropped while its lane is idle */
-    struct tw_keyring *keyring; /* agencies' signing keys, for every lane's batches */
+    struct tw_keyring *keyring; /* the gateway's secret, for every lane's batches */
     lane l[TW_MAX_LANES];
 };
 
