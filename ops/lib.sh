@@ -8,7 +8,7 @@ TW_PACKAGES="build-essential cmake pkg-config librdkafka-dev libpq-dev libprotob
   protobuf-c-compiler libev-dev libjansson-dev libssl-dev libcmocka-dev libmicrohttpd-dev
   postgresql-15 postgresql-client-15 kcat python3 python3-confluent-kafka python3-psycopg2
   python3-protobuf protobuf-compiler procps util-linux tzdata docker-compose python3-yaml
-  systemd libsodium-dev openssl curl python3-cryptography"
+  systemd libsodium-dev openssl curl python3-cryptography clang-14 libfuzzer-14-dev"
 
 tw_say() { printf '%s\n' "$*" >&2; }
 tw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -42,6 +42,24 @@ tw_build() {
     grep -E -A5 'error|Error' "$TW_BUILD/build.log" | head -n 60 >&2
     tw_die "build failed (full log: $TW_BUILD/build.log)"
   fi
+}
+
+# Builds the libFuzzer targets of tests/fuzz into $TW_ROOT/build-fuzz with
+# clang-14 (ASan + UBSan; only the library and the targets). Prints the
+# directory of the binaries.
+tw_build_fuzz() {
+  local dir=$TW_ROOT/build-fuzz
+  mkdir -p "$dir"
+  if ! cmake -S "$TW_ROOT" -B "$dir" -DCMAKE_C_COMPILER=clang-14 -DTW_FUZZ=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$dir/configure.log" 2>&1; then
+    cat "$dir/configure.log" >&2
+    tw_die "cmake configure of the fuzz targets failed"
+  fi
+  if ! cmake --build "$dir" -j"$(nproc)" >"$dir/build.log" 2>&1; then
+    grep -E -A5 'error|Error' "$dir/build.log" | head -n 60 >&2
+    tw_die "fuzz build failed (full log: $dir/build.log)"
+  fi
+  echo "$dir/bin"
 }
 
 tw_free_port() {

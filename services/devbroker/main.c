@@ -281,8 +281,16 @@ static void control_run(struct devbroker *db, char *line, char *out, size_t outl
             snprintf(out, outlen, "error: unknown error \"%s\" (NOT_COORDINATOR, 7...)", argv[2]);
             return;
         }
+        rd_kafka_resp_err_t *errs = malloc((size_t)a * sizeof *errs);
+        if (!errs) {
+            snprintf(out, outlen, "error: out of memory for %ld errors", a);
+            return;
+        }
         for (long i = 0; i < a; i++)
-            rd_kafka_mock_push_request_errors(db->mcluster, key, 1, err);
+            errs[i] = err;
+        /* one call: 100000 single pushes held the loop for seconds */
+        rd_kafka_mock_push_request_errors_array(db->mcluster, key, (size_t)a, errs);
+        free(errs);
         snprintf(out, outlen, "ok next %ld %s request(s) fail with %s", a, argv[1],
                  rd_kafka_err2name(err));
         return;
@@ -541,6 +549,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+#ifndef TW_DEVBROKER_NO_MAIN /* tests/fuzz/fuzz_control.c includes this file */
 int main(int argc, char **argv)
 {
     static struct devbroker db = {.broker_cnt = 1, .listen_fd = -1};
@@ -586,3 +595,4 @@ fail:
     devbroker_stop(&db);
     return 1;
 }
+#endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "date.h"
+#include "pbjson.h"
 #include "uuid.h"
 
 #define EV(x) TWINWATCH__V1__EVENT__BODY_##x
@@ -48,6 +49,7 @@ int tw_reject_set(tw_reject *rej, tw_reason r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(rej->msg, sizeof rej->msg, fmt, ap);
     va_end(ap);
+    tw_pbjson_clean_text(rej->msg); /* it quotes the sender's bytes: logs, a text column */
     return -1;
 }
 
@@ -77,11 +79,49 @@ tw_event *tw_codec_decode(const void *buf, size_t len, tw_reject *rej)
     return tw_codec_decode_in(buf, len, NULL, rej);
 }
 
+/* Whether m or a message inside it kept an unknown field numbered 0.
+ * protobuf-c's unpack takes one from a multi-byte tag, but no protobuf
+ * parser (its own included) reads back the bytes it then packs: such an
+ * event would have no canonical form. */
+static int has_field_zero(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return 1;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *member = (const char *)m + f->offset;
+        size_t count = 1;
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            count = *(const size_t *)((const char *)m + f->quantifier_offset);
+            member = *(const char *const *)member;
+        }
+        for (size_t k = 0; k < count; k++) {
+            const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)member)[k];
+            if (sub &&
+                (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+                 *(const uint32_t *)((const char *)m + f->quantifier_offset) == f->id) &&
+                has_field_zero(sub))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 tw_event *tw_codec_decode_in(const void *buf, size_t len, ProtobufCAllocator *alloc, tw_reject *rej)
 {
     tw_event *ev = twinwatch__v1__event__unpack(alloc, len, buf);
-    if (!ev)
+    if (!ev) {
         tw_reject_set(rej, TW_R_UNDECODABLE, "%zu bytes are not a twinwatch.v1.Event", len);
+    } else if (has_field_zero(&ev->base)) {
+        tw_reject_set(rej, TW_R_UNDECODABLE, "%zu bytes hold a field numbered 0 (not protobuf)",
+                      len);
+        protobuf_c_message_free_unpacked(&ev->base, alloc);
+        ev = NULL;
+    }
     return ev;
 }
 
@@ -274,13 +314,71 @@ static int body_checked(const tw_event *ev, tw_reject *rej)
     return -1;
 }
 
+static int utf8_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = tw_pbjson_utf8_seq(p);
+        if (n == 0)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* Finds the first string of m, nested messages included, that is not UTF-8
+ * (protobuf-c's unpack does not check; PostgreSQL's text columns refuse it,
+ * which would fail a whole batch again and again). Walks the descriptors, so
+ * a field added to the contract is covered. Returns 1 with its path in path. */
+static int find_bad_utf8(const ProtobufCMessage *m, char *path, size_t pathlen)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *member = (const char *)m + f->offset;
+        size_t count = 1;
+        if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            count = *(const size_t *)((const char *)m + f->quantifier_offset);
+            member = *(const char *const *)member;
+        } else if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                   *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id) {
+            continue;
+        }
+        for (size_t k = 0; k < count; k++) {
+            const void *v = ((const void *const *)member)[k];
+            if (v == NULL)
+                continue;
+            if (f->type == PROTOBUF_C_TYPE_STRING && !utf8_ok(v)) {
+                snprintf(path, pathlen, "%s", f->name);
+                return 1;
+            }
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE && find_bad_utf8(v, path, pathlen)) {
+                size_t nl = strlen(f->name), il = strlen(path);
+                if (nl + 1 + il < pathlen) { /* "body.field": the message's name in front */
+                    memmove(path + nl + 1, path, il + 1);
+                    memcpy(path, f->name, nl);
+                    path[nl] = '.';
+                }
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 int tw_codec_check(const tw_event *ev, int64_t now_ms, uint8_t event_id[16], tw_reject *rej)
 {
+    char path[128];
     if (ev->body_case == TWINWATCH__V1__EVENT__BODY__NOT_SET) {
         if (ev->base.n_unknown_fields > 0)
             return tw_reject_set(rej, TW_R_UNKNOWN_BODY, "body is field %u, unknown to contract v1",
                                  ev->base.unknown_fields[0].tag);
         return tw_reject_set(rej, TW_R_UNKNOWN_BODY, "no body set");
+    }
+    if (find_bad_utf8(&ev->base, path, sizeof path)) {
+        tw_reject_set(rej, TW_R_BAD_FIELD, "%s is not valid UTF-8", path);
+        return at_field(rej, "", path);
     }
     if (!*ev->event_id) {
         tw_reject_set(rej, TW_R_MISSING_FIELD, "event_id is empty");

@@ -9,6 +9,8 @@
 
 #include <libpq-fe.h>
 
+#include "pbjson.h"
+
 extern char **environ;
 
 typedef struct conf_extra {
@@ -193,17 +195,12 @@ static char *trim(char *s)
     return s;
 }
 
-int tw_config_load_file(tw_config *c, const char *path, char *err, size_t errlen)
+int tw_config_load_stream(tw_config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
     char *line = NULL, source[512];
     size_t cap = 0;
     int lineno = 0, rc = -1;
 
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
         snprintf(source, sizeof source, "%s:%d", path, lineno);
@@ -227,6 +224,21 @@ int tw_config_load_file(tw_config *c, const char *path, char *err, size_t errlen
     rc = 0;
 done:
     free(line);
+    if (rc < 0)
+        tw_pbjson_clean_text(err); /* a file's stray bytes stay out of the one-line message */
+    return rc;
+}
+
+int tw_config_load_file(tw_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    int rc;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    rc = tw_config_load_stream(c, f, path, err, errlen);
     fclose(f);
     return rc;
 }
@@ -346,6 +358,22 @@ void tw_config_print_help(const tw_config *c, FILE *out)
 
 /* A libpq connection string with its password masked (keyword or URI
  * form); one that does not parse is masked whole. */
+/* One conninfo value, quoted the way libpq reads it back when it has to be. */
+static void print_conninfo_value(FILE *out, const char *v)
+{
+    if (*v && !strpbrk(v, " \t\n\r\f\v'\\")) {
+        fputs(v, out);
+        return;
+    }
+    fputc('\'', out);
+    for (; *v; v++) {
+        if (*v == '\'' || *v == '\\')
+            fputc('\\', out);
+        fputc(*v, out);
+    }
+    fputc('\'', out);
+}
+
 static void print_conninfo(FILE *out, const char *key, const char *value)
 {
     char *why = NULL;
@@ -355,14 +383,21 @@ static void print_conninfo(FILE *out, const char *key, const char *value)
         return;
     }
     if (!opts) {
-        fprintf(out, "%s = **** (does not parse: %s)\n", key, why ? why : "out of memory");
+        /* libpq's reason quotes the text it choked on, which may be the
+         * password itself ("missing = after ..."): never shown. */
+        fprintf(out, "%s = **** (%s)\n", key,
+                why ? "does not parse as a conninfo: keyword=value ... or postgresql://..."
+                    : "out of memory");
         PQfreemem(why);
         return;
     }
     fprintf(out, "%s =", key);
-    for (PQconninfoOption *o = opts; o->keyword; o++)
-        if (o->val && *o->val)
-            fprintf(out, " %s=%s", o->keyword, strcmp(o->keyword, "password") ? o->val : "****");
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        fprintf(out, " %s=", o->keyword);
+        print_conninfo_value(out, strcmp(o->keyword, "password") ? o->val : "****");
+    }
     fprintf(out, "\n");
     PQconninfoFree(opts);
 }

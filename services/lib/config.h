@@ -53,6 +53,9 @@ int tw_config_set(tw_config *c, const char *key, const char *value, const char *
 /* Reads a key = value file ('#' comments, blank lines). */
 int tw_config_load_file(tw_config *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* The same from an open stream (not closed), named path in messages. */
+int tw_config_load_stream(tw_config *c, FILE *f, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Applies TWINWATCH_* variables that name a key of the table, then those
  * under the passthrough prefix: TWINWATCH_KAFKA_X_Y sets kafka.x.y (lower
  * case, underscores as dots). Other TWINWATCH_* variables are ignored. */

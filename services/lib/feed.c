@@ -352,7 +352,8 @@ tw_feed_reader *tw_feed_open(FILE *f, const char *path, tw_feed_format fmt, char
             goto fail;
         }
         if (csv_header(r, reason, sizeof reason) < 0) {
-            snprintf(err, errlen, "%s:%d: %s", r->path, r->rec_line > 0 ? r->rec_line : 1, reason);
+            snprintf(err, errlen, "%s:%d: %s", r->path, r->rec_line > 0 ? r->rec_line : 1,
+                     tw_pbjson_clean_text(reason));
             goto fail;
         }
     }
@@ -376,7 +377,7 @@ int tw_feed_next(tw_feed_reader *r, tw_event **ev, char *err, size_t errlen)
     else
         rc = jsonl_next(r, ev, reason, sizeof reason);
     if (rc < 0)
-        snprintf(err, errlen, "%s:%d: %s", r->path, r->rec_line, reason);
+        snprintf(err, errlen, "%s:%d: %s", r->path, r->rec_line, tw_pbjson_clean_text(reason));
     return rc;
 }
 

@@ -30,6 +30,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    tw_pbjson_clean_text(err); /* jansson quotes the text "near" an error */
 }
 
 /* ---- names ---------------------------------------------------------------- */
@@ -195,8 +196,7 @@ static char *base64_encode(const uint8_t *p, size_t n)
     return out;
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0. */
-static size_t utf8_seq(const unsigned char *p)
+size_t tw_pbjson_utf8_seq(const unsigned char *p)
 {
     uint32_t cp;
     size_t n;
@@ -222,6 +222,17 @@ static size_t utf8_seq(const unsigned char *p)
     return n;
 }
 
+char *tw_pbjson_clean_text(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = tw_pbjson_utf8_seq(p);
+        if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)))
+            *p = '?', n = 1;
+        p += n;
+    }
+    return s;
+}
+
 /* A JSON string; bytes that are not UTF-8 (protobuf-c's unpack does not
  * check) become U+FFFD rather than failing the whole rendering. */
 static json_t *string_to_json(const char *s)
@@ -235,7 +246,7 @@ static json_t *string_to_json(const char *s)
         return NULL;
     o = clean;
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
-        size_t n = utf8_seq(p);
+        size_t n = tw_pbjson_utf8_seq(p);
         if (n == 0) {
             memcpy(o, "\xef\xbf\xbd", 3);
             o += 3;

@@ -37,4 +37,14 @@ char *tw_pbjson_to_json(const ProtobufCMessage *m) __attribute__((warn_unused_re
 const ProtobufCFieldDescriptor *tw_pbjson_find_field(const ProtobufCMessageDescriptor *d,
                                                      const char *key);
 
+/* Length of the valid UTF-8 sequence at p (NUL-terminated), or 0 if the
+ * bytes there are not one (overlong, surrogate, above U+10FFFF, cut short). */
+size_t tw_pbjson_utf8_seq(const unsigned char *p);
+
+/* Makes s, a message that may quote a sender's bytes, safe for a one-line
+ * log and a text column: each control byte, and each byte that does not
+ * start a valid UTF-8 sequence (or a sequence a truncation cut), becomes '?'.
+ * Returns s. */
+char *tw_pbjson_clean_text(char *s);
+
 #endif

@@ -132,11 +132,16 @@ void tw_state_committed(tw_state *st)
     size_t pos = 0;
     tw_twinning *t;
     tw_pledge *p;
-    while ((t = tw_map_next(st->twinnings, &pos, NULL)))
+    /* a dirty row was written with the next version (tables.h) */
+    while ((t = tw_map_next(st->twinnings, &pos, NULL))) {
+        t->row_version += t->dirty != 0;
         t->dirty = 0;
+    }
     pos = 0;
-    while ((p = tw_map_next(st->pledges, &pos, NULL)))
+    while ((p = tw_map_next(st->pledges, &pos, NULL))) {
+        p->row_version += p->dirty != 0;
         p->dirty = 0;
+    }
     free_parked(st);
     free_sources(st);
 }

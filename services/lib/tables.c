@@ -194,7 +194,7 @@ void tw_column_push(const tw_column *c, const void *row, tw_pgarr *a)
         tw_pgarr_int4(a, (int32_t)v.i);
         break;
     case TW_COL_INT8:
-        tw_pgarr_int8(a, v.i);
+        tw_pgarr_int8(a, (c->flags & TW_COL_VERSION) ? v.i + 1 : v.i);
         break;
     case TW_COL_DATE:
         tw_pgarr_date(a, (int32_t)v.i);
@@ -302,8 +302,15 @@ static const char *build_upsert(const tw_table *t, const char *where)
         else
             put(&b, "%s%s = excluded.%s", n++ ? ", " : "", c->name, c->name);
     }
-    if (where)
-        put(&b, " WHERE %s", where);
+    int guarded = 0;
+    if (where) {
+        put(&b, " WHERE (%s)", where);
+        guarded = 1;
+    }
+    for (int i = 0; i < t->ncols; i++)
+        if (t->cols[i].flags & TW_COL_VERSION)
+            put(&b, " %s x.%s = excluded.%s - 1", guarded++ ? "AND" : "WHERE", t->cols[i].name,
+                t->cols[i].name);
     return b.s;
 }
 

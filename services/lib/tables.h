@@ -10,7 +10,7 @@
  * A column: X(COLUMN, FIELD, TYPE, FLAGS, ON_CONFLICT) where FIELD is the
  * struct member holding it, TYPE one of TEXT INT4 INT8 DATE TS UUID or an
  * enum stored by name (TWSTATUS CATEGORY FUNDING PLSTATUS), FLAGS 0 or
- * TW_COL_KEY / TW_COL_NODIGEST, and ON_CONFLICT the upsert's SET
+ * TW_COL_KEY / TW_COL_NODIGEST / TW_COL_VERSION, and ON_CONFLICT the upsert's SET
  * expression: NULL for "excluded.COLUMN", "" to keep the stored value. */
 #ifndef TW_TABLES_H
 #define TW_TABLES_H
@@ -22,6 +22,15 @@
 
 #define TW_COL_KEY      1 /* part of the primary key */
 #define TW_COL_NODIGEST 2 /* bookkeeping, left out of twinctl digest */
+/* The row's version, a compare-and-set: since the 2025 reform one
+ * twinning's (or pledge's) events come under two Kafka keys, so two lanes or
+ * projectors may update one row, each from what it read or cached. The
+ * upsert writes the next version (the field + 1) and updates a stored row
+ * only where its version is still the field's; the caller counts the rows
+ * written (ingest.expect_rows), so a row changed meanwhile fails the batch,
+ * which is retried from the stored offsets with the caches dropped. After a
+ * commit the state holds the next version (tw_state_committed). */
+#define TW_COL_VERSION 4
 
 /* Times are ms since the epoch (0 = none); dates are days since 1970-01-01
  * (TW_DATE_NONE = none). */
@@ -43,7 +52,8 @@
     X(models_replicated, models_replicated, INT8, 0, NULL)                                         \
     X(substantive_activities, substantive, INT8, 0, NULL)                                          \
     X(formal_activities, formal, INT8, 0, NULL)                                                    \
-    X(last_activity_at, last_activity_at, TS, 0, NULL)
+    X(last_activity_at, last_activity_at, TS, 0, NULL)                                             \
+    X(row_version, row_version, INT8, TW_COL_NODIGEST | TW_COL_VERSION, NULL)
 
 /* A pledge belongs to the locality that created it and keeps what it was
  * pledged as: an upsert changes only what deliveries, revisions and
@@ -68,7 +78,8 @@
     X(last_delivery_at, last_delivery_at, TS, 0, NULL)                                             \
     X(completed_at, completed_at, TS, 0, NULL)                                                     \
     X(cancelled_at, cancelled_at, TS, 0, NULL)                                                     \
-    X(revisions, revisions, INT8, 0, NULL)
+    X(revisions, revisions, INT8, 0, NULL)                                                         \
+    X(row_version, row_version, INT8, TW_COL_NODIGEST | TW_COL_VERSION, NULL)
 
 /* Rows are inserted once and deleted when their pledge arrives. */
 #define TW_PARKED_COLUMNS(X)                                                                       \
@@ -155,7 +166,8 @@ int tw_column_set(const tw_column *c, void *row, const char *text)
     __attribute__((warn_unused_result));
 
 /* The PostgreSQL array type of the column, and its value in row appended
- * to such an array (the upsert's parameters). */
+ * to such an array (the upsert's parameters; a TW_COL_VERSION column's
+ * next value). */
 uint32_t tw_column_array_oid(const tw_column *c);
 void tw_column_push(const tw_column *c, const void *row, tw_pgarr *a);
 
@@ -165,7 +177,8 @@ void tw_column_push(const tw_column *c, const void *row, tw_pgarr *a);
 const char *tw_table_read_list(const tw_table *t, const char *alias);
 /* INSERT ... SELECT unnest($1::type[]), ... ON CONFLICT (key) DO UPDATE
  * SET ...: one array parameter per column, in table order; where (may be
- * NULL) guards the update (the stored row is x, the new one excluded). */
+ * NULL) guards the update (the stored row is x, the new one excluded),
+ * and so does the version's compare-and-set (TW_COL_VERSION). */
 const char *tw_table_upsert(const tw_table *t, const char *where);
 /* "COPY table (columns) FROM STDIN" */
 const char *tw_table_copy(const tw_table *t);

@@ -110,9 +110,14 @@ static uint32_t oid_of(int i)
 
 /* The projection tables' upserts (tables.h), in the order they are
  * queued. A pledge belongs to the locality that created it; an upsert
- * never moves it. If another projector created the same (agency, pledge)
- * elsewhere meanwhile, fewer rows come back and expect_rows fails the
- * batch. */
+ * never moves it. Twinnings and pledges carry a row version (TW_COL_VERSION):
+ * a row another lane or projector changed since this one read or cached it
+ * is not updated (since the 2025 reform one twinning's events come under
+ * two Kafka keys, so two partitions). Parking a delivery and creating its
+ * pledge both write their twinning's row, so they cannot miss each other.
+ * Either way fewer rows come back and expect_rows fails the batch, which is
+ * retried from the stored offsets with the caches dropped, rereading the
+ * rows. */
 static const tw_table *table_of(int i)
 {
     const tw_table *const t[TW_BATCH_NTABLES] = {tw_twinning_table, tw_pledge_table,
@@ -120,18 +125,27 @@ static const tw_table *table_of(int i)
     return t[i];
 }
 
+/* Whether table t's upsert counts its rows (expect_rows). */
+static int counted(const tw_table *t)
+{
+    return t == tw_twinning_table || t == tw_pledge_table;
+}
+
 static const char *upsert_sql(int i)
 {
-    static char pledge[4096];
-    if (table_of(i) != tw_pledge_table)
-        return tw_table_upsert(table_of(i), NULL);
-    if (!pledge[0])
-        snprintf(pledge, sizeof pledge,
+    static char sql[2][4096];
+    const tw_table *t = table_of(i);
+    if (!counted(t))
+        return tw_table_upsert(t, NULL);
+    char *s = sql[t == tw_pledge_table];
+    if (!s[0])
+        snprintf(s, sizeof sql[0],
                  "WITH u AS (%s RETURNING 1)"
-                 " SELECT ingest.expect_rows(count(*), $%d::bigint, 'proj.pledge') FROM u",
-                 tw_table_upsert(tw_pledge_table, "x.locality_code = excluded.locality_code"),
-                 tw_table_ncols(tw_pledge_table) + 1);
-    return pledge;
+                 " SELECT ingest.expect_rows(count(*), $%d::bigint, '%s') FROM u",
+                 tw_table_upsert(
+                     t, t == tw_pledge_table ? "x.locality_code = excluded.locality_code" : NULL),
+                 tw_table_ncols(t) + 1, tw_table_name(t));
+    return s;
 }
 
 void tw_write_init(tw_batch *b)
@@ -374,7 +388,8 @@ static int queue(tw_batch *b, tw_pgpipe *pipe, const char *sql, int with_topic, 
 }
 
 /* Queues table t's upsert with its arrays, unless it has no rows; the
- * pledges' with the row count as one more parameter, for expect_rows. */
+ * twinnings' and pledges' with the row count as one more parameter, for
+ * expect_rows. */
 static int queue_rows(tw_batch *b, tw_pgpipe *pipe, int t)
 {
     tw_pgparams p;
@@ -385,7 +400,7 @@ static int queue_rows(tw_batch *b, tw_pgpipe *pipe, int t)
     for (int c = 0; c < tw_table_ncols(table_of(t)); c++)
         if (tw_pgparams_array(&p, &b->rows[t][c]) < 0)
             return -1;
-    if (table_of(t) == tw_pledge_table) {
+    if (counted(table_of(t))) {
         snprintf(n, sizeof n, "%zu", b->rows[t][0].n);
         tw_pgparams_text(&p, n);
     }

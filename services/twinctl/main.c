@@ -21,7 +21,10 @@ static const tw_conf_def settings[] = {
     {"topic", TW_CONF_STRING, TW_TOPIC_EVENTS, 1, 0,
      "events topic: publish, wait, status, offsets"},
     {"pg.conninfo", TW_CONF_STRING, "", 0, 0,
-     "libpq connection string (empty: PG* environment variables)"},
+     "libpq connection string (empty: PG* environment variables); the role "
+     "twinwatch_operator for every command but migrate"},
+    {"migrate.conninfo", TW_CONF_STRING, "", 0, 0,
+     "connection for migrate, as the database owner (empty: pg.conninfo)"},
     {"log.format", TW_CONF_STRING, "text", 1, 0, "text or json"},
     {"log.level", TW_CONF_STRING, "info", 1, 0, "debug, info, warn, error"},
     {NULL, 0, NULL, 0, 0, NULL},
@@ -102,16 +105,27 @@ static void ignore_notice(void *arg, const char *msg)
     (void)msg;
 }
 
-PGconn *twctl_pg(void)
+static PGconn *connect_with(const char *conninfo)
 {
     char err[512];
-    PGconn *pg = tw_pg_connect(tw_config_str(cfg, "pg.conninfo"), err, sizeof err);
+    PGconn *pg = tw_pg_connect(conninfo, err, sizeof err);
     if (!pg) {
         fprintf(stderr, "twinctl: %s\n(is the stack up? run ops/up, or set PGHOST/PGPORT)\n", err);
         exit(TW_EXIT_FAIL);
     }
     PQsetNoticeProcessor(pg, ignore_notice, NULL);
     return pg;
+}
+
+PGconn *twctl_pg(void)
+{
+    return connect_with(tw_config_str(cfg, "pg.conninfo"));
+}
+
+PGconn *twctl_pg_owner(void)
+{
+    const char *c = tw_config_str(cfg, "migrate.conninfo");
+    return connect_with(c && *c ? c : tw_config_str(cfg, "pg.conninfo"));
 }
 
 const char *twctl_brokers(void)

@@ -118,7 +118,7 @@ int twctl_migrate(int argc, char **argv)
         return twctl_usage_error("migrate", "unexpected argument \"%s\"", argv[optind]);
     if (list_migrations(dir, &ms, &n) < 0)
         goto done;
-    pg = twctl_pg();
+    pg = twctl_pg_owner();
     if (twctl_exec(pg, "lock", "SELECT pg_advisory_lock(16016)") < 0 ||
         twctl_exec(pg, "create the migration record",
                    "CREATE SCHEMA IF NOT EXISTS twinwatch;"

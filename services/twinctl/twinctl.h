@@ -16,6 +16,8 @@
  * or the PG* variables (which .local/env provides after ops/up). Prints
  * why and exits 1 on failure. */
 PGconn *twctl_pg(void);
+/* The same with migrate.conninfo when set: the owner, for migrate only. */
+PGconn *twctl_pg_owner(void);
 /* Kafka bootstrap servers: kafka.brokers, else KAFKA_BROKERS. */
 const char *twctl_brokers(void);
 /* The events topic (the topic setting). */

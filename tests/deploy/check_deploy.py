@@ -358,9 +358,10 @@ for df in dockerfiles:
             for src in srcs:
                 if not os.path.exists(os.path.join(ROOT, src)):
                     fail("%s: COPY %s: no such file in the repository" % (rel, src))
+    # libfuzzer-*-dev is for tests/fuzz (ops/test, ops/fuzz), not for the image
     build_needs = [p for p in lib_packages()
-                   if p.endswith("-dev") or p in ("build-essential", "cmake", "pkg-config",
-                                                 "protobuf-c-compiler")]
+                   if (p.endswith("-dev") and not p.startswith("libfuzzer-"))
+                   or p in ("build-essential", "cmake", "pkg-config", "protobuf-c-compiler")]
     for p in build_needs:
         if p not in build["install"]:
             fail("%s: the build stage lacks %s (ops/lib.sh's TW_PACKAGES)" % (rel, p))

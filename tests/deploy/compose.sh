@@ -95,26 +95,27 @@ tw_pg_start "$T/pg" "$port"
 export PGHOST=127.0.0.1 PGPORT=$port PGDATABASE=twinwatch PGUSER=twinwatch
 "$TW_BUILD/bin/twinctl" migrate --dir "$TW_ROOT/schemas" >"$T/migrate.log" 2>&1 ||
   { cat "$T/migrate.log" >&2; fail "twinctl migrate"; }
-# the migrations create the roles (schemas/004, 010), without passwords
-n=$(psql -Atqc "SELECT count(*) FROM pg_authid WHERE rolname IN
-  ('twinwatch_projector', 'twinwatch_sentinel', 'twinwatch_supervisor') AND rolpassword IS NULL")
-[ "$n" = 3 ] || fail "the migrations should create the 3 service roles without a password ($n)"
+# the migrations create the roles (schemas/004, 010, 030), without passwords
+n=$(psql -Atqc "SELECT count(*) FROM pg_authid WHERE rolname IN ('twinwatch_projector',
+  'twinwatch_sentinel', 'twinwatch_supervisor', 'twinwatch_operator') AND rolpassword IS NULL")
+[ "$n" = 4 ] || fail "the migrations should create the 4 login roles without a password ($n)"
 # the service roles by password only (what the postgres image does for remote hosts)
-{ printf 'host all twinwatch_projector,twinwatch_sentinel,twinwatch_supervisor 127.0.0.1/32 scram-sha-256\n'
+{ printf 'host all twinwatch_projector,twinwatch_sentinel,twinwatch_supervisor,twinwatch_operator 127.0.0.1/32 scram-sha-256\n'
   cat "$T/pg/pg_hba.conf"; } >"$T/hba" && cat "$T/hba" >"$T/pg/pg_hba.conf"
 psql -qc "SELECT pg_reload_conf()" >/dev/null
-P1="pro'jector \"one\"" P2='sentinel;$x' P3='supervisor\'
-psql -v ON_ERROR_STOP=1 -v projector="$P1" -v sentinel="$P2" -v supervisor="$P3" \
+P1="pro'jector \"one\"" P2='sentinel;$x' P3='supervisor\' P4="operator ' four"
+psql -v ON_ERROR_STOP=1 -v projector="$P1" -v sentinel="$P2" -v supervisor="$P3" -v operator="$P4" \
   -f ops/docker/roles.sql >"$T/roles.log" 2>&1 || { cat "$T/roles.log" >&2; fail "roles.sql"; }
 login() { PGPASSWORD=$2 psql -U "$1" -Atqc 'SELECT current_user' 2>&1; }
 [ "$(login twinwatch_projector "$P1")" = twinwatch_projector ] || fail "twinwatch_projector cannot log in"
 [ "$(login twinwatch_sentinel "$P2")" = twinwatch_sentinel ] || fail "twinwatch_sentinel cannot log in"
 [ "$(login twinwatch_supervisor "$P3")" = twinwatch_supervisor ] || fail "twinwatch_supervisor cannot log in"
+[ "$(login twinwatch_operator "$P4")" = twinwatch_operator ] || fail "twinwatch_operator cannot log in"
 out=$(login twinwatch_projector "$P2" || true)
 grep -q 'password authentication failed' <<<"$out" ||
   fail "twinwatch_projector logs in with a wrong password: $out"
 n=$(psql -Atqc "SELECT count(*) FROM pg_authid WHERE rolname LIKE 'twinwatch\_%' AND rolpassword LIKE 'SCRAM-SHA-256\$%'")
-[ "$n" = 3 ] || fail "expected 3 SCRAM passwords, have $n"
+[ "$n" = 4 ] || fail "expected 4 SCRAM passwords, have $n"
 echo "ok: roles.sql sets SCRAM passwords; each role logs in with its own and not another's"
 
 # ------------------------------------------------ 5. the image's build stage

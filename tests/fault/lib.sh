@@ -41,6 +41,8 @@ FAULT_INJECTED=0 # faults injected so far ("runs" in the table)
 FAULT_PROCS=0    # projector processes started for the fault run
 FAULT_FAILED=()  # what fault_check found wrong
 FAULT_EXTRA=0    # heartbeats produced besides the scenario (fault_heartbeats), all accepted
+FAULT_EXTRA_DEAD=0 # messages produced besides the scenario that are dead-lettered (soak's dlq
+                   # replay), all for FAULT_EXTRA_DEAD_REASON (default undecodable)
 FAULT_BROKER_LOST=0 # acknowledged messages the devbroker does not hold (FAULT_BROKER_MAY_LOSE=1)
 RANDOM=$((FAULT_SEED % 32768)) # seeded: the same moments for the same seed
 
@@ -140,7 +142,7 @@ print(max(lo for lo, hi in m), sum(hi for lo, hi in m))' "$KAFKA_BROKERS" "$TOPI
     fail "cannot read the topic's watermarks"
   [ "${marks% *}" = 0 ] ||
     fail "the devbroker dropped the oldest events of a partition (log start ${marks% *}): more partitions (TW_FAULT_PARTITIONS)"
-  local held=${marks#* } want=$((FAULT_PRODUCED + FAULT_EXTRA))
+  local held=${marks#* } want=$((FAULT_PRODUCED + FAULT_EXTRA + FAULT_EXTRA_DEAD))
   [ "$held" = "$want" ] && return 0
   # librdkafka's mock cluster (the devbroker) loses a few acknowledged
   # messages of an idempotent producer when partition leaders move while it
@@ -437,13 +439,17 @@ fault_reference() {
   local a d u
   read -r a d u _ <"$T/ref.counts"
   local want
-  want="$(($(json_get accepted) + FAULT_EXTRA)) $(json_get dead_lettered) $(json_get duplicates)"
+  want="$(($(json_get accepted) + FAULT_EXTRA)) $(($(json_get dead_lettered) + FAULT_EXTRA_DEAD))"
+  want+=" $(json_get duplicates)"
   if [ "$FAULT_BROKER_LOST" = 0 ]; then
     [ "$a $d $u" = "$want" ] ||
       fail "reference run: accepted, dead-lettered, duplicates = $a $d $u; the scenario says $want"
     "$PY" -c 'import json, sys
 d = json.load(open(sys.argv[1]))["dead_letter_reasons"]
-for k in sorted(d): print(k, d[k])' "$T/expected.json" >"$T/expected.reasons"
+if int(sys.argv[2]):
+    d[sys.argv[3]] = d.get(sys.argv[3], 0) + int(sys.argv[2])
+for k in sorted(d): print(k, d[k])' "$T/expected.json" "$FAULT_EXTRA_DEAD" \
+      "${FAULT_EXTRA_DEAD_REASON:-undecodable}" >"$T/expected.reasons"
     diff -u "$T/expected.reasons" "$T/ref.reasons" >&2 ||
       fail "reference run: dead letters by reason differ from the scenario's (- scenario, + run)"
   else
@@ -459,7 +465,7 @@ for k in sorted(d): print(k, d[k])' "$T/expected.json" >"$T/expected.reasons"
 fault_check() {
   local name=$1 a d u nxt logn logd deadn deadd produced
   fault_produce_wait
-  produced=$((FAULT_PRODUCED + FAULT_EXTRA - FAULT_BROKER_LOST)) # what the broker holds
+  produced=$((FAULT_PRODUCED + FAULT_EXTRA + FAULT_EXTRA_DEAD - FAULT_BROKER_LOST)) # what the broker holds
   fault_caught_up 300 || FAULT_FAILED+=("the run did not catch up within 300s")
   fault_stop_all
   kill "$(cat "$T/rss-sampler.pid")" 2>/dev/null || true

@@ -28,7 +28,7 @@ none() {
   assert_eq "$(n)" "$before" "audit rows after the refused: $*"
 }
 
-one reference.load "Nguyễn Văn A" twinwatch reference \
+one reference.load "Nguyễn Văn A" twinwatch_operator reference \
   "$TWINCTL" load-reference --by "Nguyễn Văn A" --agencies "$S/agencies.csv" --localities "$S/localities.csv"
 printf 'code,name,kind\nBAD,x,ministry\n' >"$T/bad.csv"
 none "$TWINCTL" load-reference --by "Nguyễn Văn A" --agencies "$T/bad.csv"
@@ -40,12 +40,12 @@ head -n 400 "$S/feed.jsonl" >"$T/feed.jsonl"
 "$TWINCTL" publish "$T/feed.jsonl" >/dev/null
 "$TWINCTL" wait --caught-up --timeout 60 || fail "projector did not catch up"
 
-one rebuild "Nguyễn Văn A" twinwatch projections "$TWINCTL" rebuild --yes --by "Nguyễn Văn A"
-one rule.set "Trần Thị B" twinwatch rule:pledge_stalled.stall_days \
+one rebuild "Nguyễn Văn A" twinwatch_operator projections "$TWINCTL" rebuild --yes --by "Nguyễn Văn A"
+one rule.set "Trần Thị B" twinwatch_operator rule:pledge_stalled.stall_days \
   "$TWINCTL" rules set pledge_stalled stall_days 60 --by "Trần Thị B" --note "tighter"
 none "$TWINCTL" rules set pledge_stalled stall_days -3 --by "Trần Thị B"
-one clock.set tester twinwatch clock "$TWINCTL" clock set 2027-01-01T00:00:00+07:00 --by tester
-one clock.set tester twinwatch clock "$TWINCTL" clock reset --by tester
+one clock.set tester twinwatch_operator clock "$TWINCTL" clock set 2027-01-01T00:00:00+07:00 --by tester
+one clock.set tester twinwatch_operator clock "$TWINCTL" clock reset --by tester
 
 # an acknowledgement, as the supervisor role (twinctl alerts ack sets it)
 id=00000000-0000-5000-8000-0000000a1e17

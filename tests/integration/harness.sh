@@ -4,13 +4,25 @@
 set -euo pipefail
 TW_ROOT=${TW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 . "$TW_ROOT/ops/lib.sh"
-TWINCTL=$TW_BUILD/bin/twinctl
 PROJECTOR=$TW_BUILD/bin/projector
 PY=/usr/bin/python3
 
 T=$(mktemp -d /tmp/twtest.XXXXXX)
 chmod 755 "$T"
 export TWINWATCH_ENV=$T/none # never read a developer's .local/env
+
+# twinctl runs as twinwatch_operator (schemas/030), as an operator's would:
+# the tests' PGUSER is the superuser (psql's, for setting up and checking),
+# which only migrate uses (migrate.conninfo). A test that names another
+# role (PGUSER=tw_clerk "$TWINCTL" ...) keeps it.
+TWINCTL=$T/twinctl
+cat >"$TWINCTL" <<WRAP
+#!/bin/sh
+[ "\${PGUSER:-}" = twinwatch ] && export PGUSER=twinwatch_operator
+exec "$TW_BUILD/bin/twinctl" "\$@"
+WRAP
+chmod 755 "$TWINCTL"
+export TWINWATCH_MIGRATE_CONNINFO="user=twinwatch"
 
 fail() {
   echo "FAIL: $*" >&2
@@ -44,6 +56,26 @@ harness_up() {
   export KAFKA_BROKERS
   KAFKA_BROKERS=$(tw_broker_start "$T/broker" "$@")
   "$TWINCTL" migrate >/dev/null
+  harness_operator_password
+}
+
+# The operator logs in with a real password (SCRAM; the other roles keep
+# trust), from a pgpass file, so that tests/integration/secrets.sh can look
+# for it wherever a run leaves text. OPERATOR_PASSWORD is the password.
+harness_operator_password() {
+  OPERATOR_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy')
+  psql -XAtq -v ON_ERROR_STOP=1 -v pw="$OPERATOR_PASSWORD" >/dev/null <<'SQL'
+ALTER ROLE twinwatch_operator PASSWORD :'pw';
+SQL
+  printf '127.0.0.1:%s:*:twinwatch_operator:%s\n' "$PGPORT" "$OPERATOR_PASSWORD" >"$T/pgpass"
+  chmod 600 "$T/pgpass"
+  export PGPASSFILE=$T/pgpass
+  local hba=$T/pg/pg_hba.conf
+  if ! grep -q twinwatch_operator "$hba"; then
+    { echo "host all twinwatch_operator 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$hba.new"
+    cat "$hba.new" >"$hba" && rm -f "$hba.new"
+    psql -XAtq -c "SELECT pg_reload_conf()" >/dev/null
+  fi
 }
 
 # harness_db NAME: a second, migrated database on the same server, made
