@@ -51,7 +51,9 @@ typedef struct bucket {
 } bucket;
 
 static const char *SQL_AUTH =
-    "SELECT token_id, agency_code, state FROM gateway.token_auth(decode($1, 'hex'))";
+    "SELECT t.token_id, t.agency_code, t.state, c.code"
+    " FROM gateway.token_auth(decode($1, 'hex')) t, gateway.agency_codes(t.agency_code) c(code)"
+    " ORDER BY c.code = t.agency_code DESC, c.code";
 
 void tw_gw_reply(tw_gwcall *call, int status, json_t *body, const char *const *headers)
 {
@@ -146,12 +148,21 @@ static void on_auth(void *arg, const PGresult *res, const char *err)
                     "the gateway cannot check tokens now (database unavailable); try again");
         goto done;
     }
-    if (PQntuples(res) != 1) {
+    if (PQntuples(res) < 1) { /* a row per code the token may send for */
         tw_gw_error(call, 401, 0, "unknown token");
         goto done;
     }
     snprintf(call->token_id, sizeof call->token_id, "%s", PQgetvalue(res, 0, 0));
     snprintf(call->agency, sizeof call->agency, "%s", PQgetvalue(res, 0, 1));
+    call->ncodes = 0;
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (call->ncodes == TW_GW_MAX_CODES) {
+            tw_warn("token %s: more than %d predecessor codes; the rest are refused",
+                    call->token_id, TW_GW_MAX_CODES);
+            break;
+        }
+        snprintf(call->codes[call->ncodes++], sizeof call->codes[0], "%s", PQgetvalue(res, i, 3));
+    }
     const char *state = PQgetvalue(res, 0, 2);
     if (strcmp(state, "active") != 0) {
         tw_gw_error(call, 401, 0, "token %s is %s: ask the twinwatch operators for a new one",

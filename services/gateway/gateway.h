@@ -75,6 +75,8 @@ typedef struct tw_gateway {
     int retry_after_s;
 } tw_gateway;
 
+#define TW_GW_MAX_CODES 32
+
 /* One API request from its arrival to its reply. */
 typedef struct tw_gwcall {
     tw_gateway *gw;
@@ -83,6 +85,10 @@ typedef struct tw_gwcall {
     double started;
     char token_id[24];
     char agency[128];
+    /* the codes the token may send for: its agency's and its predecessors'
+     * (gateway.agency_codes) */
+    char codes[TW_GW_MAX_CODES][128];
+    int ncodes;
     /* ingest.c */
     size_t n_events;
     json_t *event_ids;

@@ -4,7 +4,8 @@
  * code as twinctl publish (tw_codec_check: stateless checks, derived ids),
  * and only a body with no bad record is published: all or nothing. The
  * reply waits for Kafka's acknowledgement of every event. Refusals name
- * each line: 403 for events of another agency than the token's, 400 for
+ * each line: 403 for events of an agency other than the token's and its
+ * predecessors' (gateway.agency_codes), 400 for
  * invalid ones. */
 #include <ctype.h>
 #include <stdio.h>
@@ -72,6 +73,15 @@ static void bad_line(parsed *ps, int line, json_t *field, const char *reason)
 }
 
 /* Checks one parsed event and keeps it (taken). */
+/* Whether the token may send events of agency: its own, or a predecessor's. */
+static int may_send_for(const tw_gwcall *call, const char *agency)
+{
+    for (int i = 0; i < call->ncodes; i++)
+        if (!strcmp(call->codes[i], agency))
+            return 1;
+    return 0;
+}
+
 static void take_event(tw_gwcall *call, parsed *ps, tw_event *ev, int line, int64_t now)
 {
     uint8_t id[16];
@@ -83,7 +93,7 @@ static void take_event(tw_gwcall *call, parsed *ps, tw_event *ev, int line, int6
         tw_event_free(ev);
         return;
     }
-    if (strcmp(ev->agency_code, call->agency) != 0) {
+    if (!may_send_for(call, ev->agency_code)) {
         json_array_append_new(ps->forbidden,
                               json_pack("{s:i, s:s}", "line", line, "agencyCode", ev->agency_code));
         tw_event_free(ev);
@@ -246,8 +256,8 @@ void tw_gw_ingest(tw_gwcall *call)
     if (json_array_size(ps.forbidden)) {
         char msg[400];
         snprintf(msg, sizeof msg,
-                 "%zu event(s) are not of agency %s, the only one token %s may send for; nothing "
-                 "published",
+                 "%zu event(s) are not of agency %s (or one it succeeded), the only ones token %s "
+                 "may send for; nothing published",
                  json_array_size(ps.forbidden), call->agency, call->token_id);
         tw_gwobs_events(gw->obs, "forbidden", ps.n + json_array_size(ps.forbidden));
         tw_gw_reply(

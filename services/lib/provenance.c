@@ -2,12 +2,10 @@
  * signatures (provenance.h). */
 #include "provenance.h"
 
-#include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -90,39 +88,14 @@ void tw_gateway_mac(const uint8_t *secret, size_t slen, const char *token_id, co
     crypto_auth_hmacsha256_final(&st, out);
 }
 
-#define RELOAD_MIN_S 2.0 /* a miss reloads the keys at most this often */
-
-typedef struct agency_key {
-    char agency[64];
-    uint8_t key[TW_KEY_LEN];
-} agency_key;
-
 struct tw_keyring {
-    char *conninfo;
-    PGconn *conn;
-    agency_key *keys;
-    size_t n;
-    double loaded_at; /* 0: never */
-    char err[256];
     uint8_t secret[TW_SECRET_MAX]; /* the gateway's, when set */
     size_t secret_len;
 };
 
-static double now_s(void)
+tw_keyring *tw_keyring_new(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-tw_keyring *tw_keyring_new(const char *conninfo)
-{
-    tw_keyring *k = calloc(1, sizeof *k);
-    if (k && !(k->conninfo = strdup(conninfo ? conninfo : ""))) {
-        free(k);
-        return NULL;
-    }
-    return k;
+    return calloc(1, sizeof(tw_keyring));
 }
 
 void tw_keyring_set_gateway_secret(tw_keyring *k, const uint8_t *secret, size_t len)
@@ -133,74 +106,26 @@ void tw_keyring_set_gateway_secret(tw_keyring *k, const uint8_t *secret, size_t 
 
 void tw_keyring_free(tw_keyring *k)
 {
-    if (!k)
-        return;
-    if (k->conn)
-        PQfinish(k->conn);
-    free(k->keys);
-    free(k->conninfo);
+    if (k)
+        sodium_memzero(k, sizeof *k);
     free(k);
 }
 
-/* Reads every key not revoked; keeps the old set when it cannot. */
-static void reload(tw_keyring *k)
+int tw_signature_check(const tw_agency_key *keys, size_t n, const char *agency,
+                       const uint8_t sig[TW_SIG_LEN], const uint8_t *canon, size_t len,
+                       tw_reject *rej)
 {
-    PGresult *r = NULL;
-    k->loaded_at = now_s();
-    if (!k->conn || PQstatus(k->conn) != CONNECTION_OK) {
-        if (k->conn)
-            PQfinish(k->conn);
-        k->conn = PQconnectdb(k->conninfo);
-        if (PQstatus(k->conn) != CONNECTION_OK) {
-            snprintf(k->err, sizeof k->err, "agency keys: connect: %s", PQerrorMessage(k->conn));
-            PQfinish(k->conn);
-            k->conn = NULL;
-            return;
-        }
-    }
-    r = PQexecParams(k->conn,
-                     "SELECT agency_code, public_key FROM gateway.agency_key"
-                     " WHERE revoked_at IS NULL",
-                     0, NULL, NULL, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(k->err, sizeof k->err, "agency keys: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return;
-    }
-    agency_key *keys = calloc((size_t)PQntuples(r) + 1, sizeof *keys);
-    if (!keys) {
-        PQclear(r);
-        return;
-    }
-    size_t n = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (PQgetlength(r, i, 1) != TW_KEY_LEN)
-            continue;
-        snprintf(keys[n].agency, sizeof keys[n].agency, "%s", PQgetvalue(r, i, 0));
-        memcpy(keys[n].key, PQgetvalue(r, i, 1), TW_KEY_LEN);
-        n++;
-    }
-    PQclear(r);
-    free(k->keys);
-    k->keys = keys;
-    k->n = n;
-    k->err[0] = '\0';
-    tw_debug("agency keys: %zu loaded", n);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(keys[i].agency, agency) && tw_sig_verify(sig, canon, len, keys[i].key) == 1)
+            return 0;
+    return tw_reject_set(rej, TW_R_BAD_SIGNATURE,
+                         "the signature does not verify with any key registered for %s"
+                         " (twinctl keys add)",
+                         agency);
 }
 
-/* 1 when a key of agency verifies sig over msg. */
-static int verified(const tw_keyring *k, const char *agency, const uint8_t *sig, const uint8_t *msg,
-                    size_t len)
-{
-    for (size_t i = 0; i < k->n; i++)
-        if (!strcmp(k->keys[i].agency, agency) && tw_sig_verify(sig, msg, len, k->keys[i].key) == 1)
-            return 1;
-    return 0;
-}
-
-int tw_provenance_check(tw_keyring *k, const tw_provenance *p, const char *agency,
-                        const uint8_t *canon, size_t len, const void *value, size_t vlen,
-                        int require, tw_reject *rej)
+int tw_provenance_check(const tw_keyring *k, const tw_provenance *p, const char *agency,
+                        const void *value, size_t vlen, int require, tw_reject *rej)
 {
     if (p->token_id[0] && k && k->secret_len) {
         uint8_t mac[TW_MAC_LEN];
@@ -214,22 +139,8 @@ int tw_provenance_check(tw_keyring *k, const tw_provenance *p, const char *agenc
         return tw_reject_set(rej, TW_R_BAD_SIGNATURE,
                              "the %s header is not a %d-byte Ed25519 signature", TW_HDR_SIGNATURE,
                              TW_SIG_LEN);
-    if (p->has_sig) {
-        if (!k)
-            return tw_reject_set(rej, TW_R_BAD_SIGNATURE, "no agency keys to check it against");
-        if (!k->loaded_at)
-            reload(k);
-        if (verified(k, agency, p->sig, canon, len))
-            return 0;
-        if (now_s() - k->loaded_at >= RELOAD_MIN_S) {
-            reload(k);
-            if (verified(k, agency, p->sig, canon, len))
-                return 0;
-        }
-        return tw_reject_set(rej, TW_R_BAD_SIGNATURE,
-                             "the signature does not verify with any key registered for %s%s%s",
-                             agency, k->err[0] ? ": " : " (twinctl keys add)", k->err);
-    }
+    if (p->has_sig)
+        return 0; /* the caller checks it against the keys it read */
     if (require && !strcmp(p->who, "direct"))
         return tw_reject_set(rej, TW_R_UNAUTHENTICATED,
                              "ingest.require_provenance: neither through the gateway or twinctl "

@@ -54,27 +54,41 @@ int tw_secret_load(const char *path, uint8_t *out, size_t cap, char *err, size_t
 void tw_gateway_mac(const uint8_t *secret, size_t slen, const char *token_id, const void *value,
                     size_t len, uint8_t out[TW_MAC_LEN]);
 
-/* The agencies' registered public keys (gateway.agency_key), read from
- * PostgreSQL when first needed and again when a signature finds no key that
- * verifies it (a key just added), at most every few seconds: a blocking
- * query on its own connection, rare by construction. */
+/* An agency's registered public key (gateway.agency_key). */
+typedef struct tw_agency_key {
+    char agency[64];
+    uint8_t key[TW_KEY_LEN];
+} tw_agency_key;
+
+/* The keys of the agencies in $1 (text[]) not revoked: the projector sends
+ * it among a batch's pipelined reads (no blocking query on its loop, and a
+ * key just added counts from the next batch). */
+#define TW_AGENCY_KEYS_SQL                                                                         \
+    "SELECT agency_code, public_key FROM gateway.agency_key"                                       \
+    " WHERE revoked_at IS NULL AND agency_code = ANY($1)"
+
+/* What the provenance check needs besides the event: the gateway's secret. */
 typedef struct tw_keyring tw_keyring;
-tw_keyring *tw_keyring_new(const char *conninfo);
+tw_keyring *tw_keyring_new(void);
 void tw_keyring_free(tw_keyring *k);
 /* With the gateway's secret set (copied), a gateway:<token id> provenance
  * needs a valid tw-gateway-mac; without, the header is trusted (Kafka ACLs
  * then must keep other producers from writing it). */
 void tw_keyring_set_gateway_secret(tw_keyring *k, const uint8_t *secret, size_t len);
 
-/* Judges an event's provenance: 0, or -1 with rej set to bad_signature (a
- * signature header that is not 64 bytes, or a signature no key of the
- * event's agency verifies over canon, the event's canonical bytes; a gateway
- * header whose MAC over value, the message as sent, does not verify) or, when
- * require is set, unauthenticated (no gateway, twinctl or signature). A
- * keyring that cannot reach the database counts as no key: bad_signature,
- * with the reason in the message. */
-int tw_provenance_check(tw_keyring *k, const tw_provenance *p, const char *agency,
-                        const uint8_t *canon, size_t len, const void *value, size_t vlen,
-                        int require, tw_reject *rej);
+/* Judges an event's provenance, all but its signature: 0, or -1 with rej
+ * set to bad_signature (a signature header that is not 64 bytes; a gateway
+ * header whose MAC over value, the message as sent, does not verify) or,
+ * when require is set, unauthenticated (no gateway, twinctl or signature).
+ * A signed event (p->has_sig) passes here: the caller reads its agency's
+ * keys (TW_AGENCY_KEYS_SQL) and judges it with tw_signature_check. */
+int tw_provenance_check(const tw_keyring *k, const tw_provenance *p, const char *agency,
+                        const void *value, size_t vlen, int require, tw_reject *rej);
+
+/* 0 when one of keys[0..n) registered for agency verifies sig over canon,
+ * the event's canonical bytes; else -1 with rej set to bad_signature. */
+int tw_signature_check(const tw_agency_key *keys, size_t n, const char *agency,
+                       const uint8_t sig[TW_SIG_LEN], const uint8_t *canon, size_t len,
+                       tw_reject *rej);
 
 #endif

@@ -102,6 +102,7 @@ void tw_batch_free(tw_batch *b)
     if (b->st && b->seen && b->known && b->keys && b->arena)
         tw_batch_clear(b);
     free(b->e);
+    free(b->akeys);
     tw_map_free(b->seen);
     tw_map_free(b->known);
     tw_geo_free(b->geo);
@@ -216,11 +217,12 @@ int tw_batch_add(tw_batch *b, rd_kafka_message_t *m, int64_t now_ms)
     if (!(e->canon = tw_arena_alloc(b->arena, n)))
         return -1;
     e->canon_len = twinwatch__v1__event__pack(e->ev, e->canon);
-    /* who sent it: gateway, twinctl or direct; a signature must verify */
+    /* who sent it: gateway, twinctl or direct; a signature is checked in
+     * apply, against the keys the read phase reads */
     tw_provenance pv;
     tw_provenance_read(m, &pv);
-    if (tw_provenance_check(b->keyring, &pv, e->ev->agency_code, e->canon, e->canon_len, m->payload,
-                            m->len, b->require_provenance, &b->scratch) < 0)
+    if (tw_provenance_check(b->keyring, &pv, e->ev->agency_code, m->payload, m->len,
+                            b->require_provenance, &b->scratch) < 0)
         return reject(b, e);
     size_t plen = strlen(pv.who) + 1;
     if (!(e->prov = tw_arena_alloc(b->arena, plen)) ||
@@ -319,7 +321,8 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
             (*pid && !tw_state_find_pledge(b->st, ev->agency_code, pid) &&
              want(b, 'p', ev->agency_code, pid, &b->ra[RA_PL_A], &b->ra[RA_PL_I]) < 0) ||
             (*pid && ev->body_case == TWINWATCH__V1__EVENT__BODY_SUPPORT_PLEDGED &&
-             want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0))
+             want(b, 'k', ev->agency_code, pid, &b->ra[RA_PK_A], &b->ra[RA_PK_I]) < 0) ||
+            (e->sig && want(b, 's', ev->agency_code, NULL, &b->ra[RA_KEYS], NULL) < 0))
             return -1;
     }
     /* Statements with no keys are not sent; read_kind records what each
@@ -334,6 +337,7 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
         [READ_PLEDGES] = {RA_PL_A, RA_PL_I},
         [READ_PARKED] = {RA_PK_A, RA_PK_I},
         [READ_GEO] = {-1, -1},
+        [READ_KEYS] = {RA_KEYS, -1},
     };
     const char *sqls[READ__COUNT] = {
         [READ_KNOWN] = SQL_KNOWN,
@@ -345,8 +349,13 @@ static int build_read(tw_batch *b, tw_pgpipe *pipe)
         /* reread with every batch (a few hundred rows), so that a reference
          * load takes effect at the next batch, as it does for rebuild */
         [READ_GEO] = TW_GEO_SQL,
+        /* read with every batch that holds signed events, in the same
+         * round trip: the loop never waits for them, and a key added or
+         * revoked counts from the next batch */
+        [READ_KEYS] = TW_AGENCY_KEYS_SQL,
     };
     b->nread = 0;
+    b->nakeys = 0;
     for (int i = 0; i < READ__COUNT; i++) {
         if ((i == READ_KNOWN && !b->careful) || (keys[i].a1 >= 0 && b->ra[keys[i].a1].n == 0))
             continue;
@@ -460,6 +469,36 @@ static int load_parked(tw_batch *b, const PGresult *r)
     return 0;
 }
 
+/* The keys of the batch's signed agencies (text results: bytea as \x hex). */
+static int load_keys(tw_batch *b, const PGresult *r)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        size_t len;
+        unsigned char *key = PQunescapeBytea((const unsigned char *)str(r, i, 1), &len);
+        if (!key)
+            return -1;
+        if (len != TW_KEY_LEN) { /* the table's check forbids it; not a key */
+            PQfreemem(key);
+            continue;
+        }
+        if (b->nakeys == b->cap_akeys) {
+            size_t ncap = b->cap_akeys ? b->cap_akeys * 2 : 16;
+            tw_agency_key *nk = realloc(b->akeys, ncap * sizeof *nk);
+            if (!nk) {
+                PQfreemem(key);
+                return -1;
+            }
+            b->akeys = nk;
+            b->cap_akeys = ncap;
+        }
+        tw_agency_key *k = &b->akeys[b->nakeys++];
+        snprintf(k->agency, sizeof k->agency, "%s", str(r, i, 0));
+        memcpy(k->key, key, TW_KEY_LEN);
+        PQfreemem(key);
+    }
+    return 0;
+}
+
 static void on_read_result(void *arg, int stmt, const PGresult *r)
 {
     tw_batch *b = arg;
@@ -486,6 +525,9 @@ static void on_read_result(void *arg, int stmt, const PGresult *r)
         break;
     case READ_GEO:
         rc = load_geo(b, r);
+        break;
+    case READ_KEYS:
+        rc = load_keys(b, r);
         break;
     default:
         break;
@@ -559,7 +601,11 @@ static int apply(tw_batch *b)
             e->stale = 1; /* committed by an earlier batch */
             continue;
         }
-        if (e->rejected) {
+        if (e->rejected ||
+            (e->sig && tw_signature_check(b->akeys, b->nakeys, e->ev->agency_code, e->sig, e->canon,
+                                          e->canon_len, &b->scratch) < 0)) {
+            if (!e->rejected && reject(b, e) < 0)
+                return -1;
             count(b, e, 1);
             continue;
         }

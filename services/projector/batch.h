@@ -42,9 +42,9 @@ void tw_batch_free(tw_batch *b);
  * onto when written; the owner updates them from tw_batch_parts after a
  * commit, and re-reads them from PostgreSQL after a failure. */
 void tw_batch_set_heads(tw_batch *b, const uint8_t (*heads)[32]);
-/* Where signatures are checked (provenance.h; shared by the lanes, not
- * owned) and whether an event must show where it came from
- * (ingest.require_provenance). */
+/* The gateway's secret (provenance.h; shared by the lanes, not owned; the
+ * agencies' keys are read with each batch that holds signed events) and whether an event must show
+ * where it came from (ingest.require_provenance). */
 struct tw_keyring;
 void tw_batch_set_provenance(tw_batch *b, struct tw_keyring *keys, int require);
 /* Adds a published anchor (a partition's chain head at offset) for the

@@ -10,6 +10,7 @@
 #include "geo.h"
 #include "map.h"
 #include "project.h"
+#include "provenance.h"
 
 typedef struct tw_entry {
     rd_kafka_message_t *rkm;
@@ -40,6 +41,7 @@ enum {
     RA_PL_I,
     RA_PK_A,
     RA_PK_I,
+    RA_KEYS, /* the agencies of signed events */
     RA__COUNT
 };
 
@@ -51,7 +53,8 @@ typedef enum read_stmt {
     READ_TWINNINGS,
     READ_PLEDGES,
     READ_PARKED,
-    READ_GEO, /* unit versions and lineage (geo.h), every batch */
+    READ_GEO,  /* unit versions and lineage (geo.h), every batch */
+    READ_KEYS, /* the public keys of the signed events' agencies */
     READ__COUNT
 } read_stmt;
 
@@ -94,7 +97,9 @@ struct tw_batch {
     int32_t anchor_part[TW_MAX_PARTS];
     int64_t anchor_off[TW_MAX_PARTS];
     uint8_t anchor_hash[TW_MAX_PARTS][TW_CHAIN_HASH_LEN];
-    struct tw_keyring *keyring; /* the agencies' keys (the lanes'), for signed events */
+    struct tw_keyring *keyring; /* the gateway's secret (the lanes'), for gateway headers */
+    tw_agency_key *akeys;       /* the keys READ_KEYS read this run, for signed events */
+    size_t nakeys, cap_akeys;
     int require_provenance;
     int careful;                      /* look up every event id before applying */
     int recheck;                      /* not careful, and an event failed a stateful check */

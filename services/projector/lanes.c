@@ -43,7 +43,7 @@ struct tw_lanes {
     int64_t max_events, max_cache;
     double max_s;
     ev_timer idle_check;        /* a connection dropped while its lane is idle */
-    struct tw_keyring *keyring; /* agencies' signing keys, for every lane's batches */
+    struct tw_keyring *keyring; /* the gateway's secret, for every lane's batches */
     lane l[TW_MAX_LANES];
 };
 
@@ -156,7 +156,7 @@ tw_lanes *tw_lanes_new(struct ev_loop *loop, const tw_config *cfg, const char *t
     ls->max_events = tw_config_int(cfg, "batch.max_events");
     ls->max_cache = tw_config_int(cfg, "cache.max_entries");
     ls->max_s = (double)tw_config_int(cfg, "batch.max_ms") / 1000.0;
-    if (!(ls->keyring = tw_keyring_new(tw_config_str(cfg, "pg.conninfo")))) {
+    if (!(ls->keyring = tw_keyring_new())) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -6,7 +6,8 @@
 # token used for another agency's event, revoked, expired; a body 1 byte
 # over the limit; 200 concurrent connections; a client sending one byte a
 # second; Kafka stopped mid-request (503, then the retry counts once); the
-# event and feed status equal to the log and the dead letters.
+# event and feed status equal to the log and the dead letters; a successor's
+# token sending for its predecessors (agency lineage), not the other way.
 . "$(dirname "$0")/harness.sh"
 harness_up
 S=$TW_ROOT/ops/sample
@@ -135,6 +136,32 @@ post 200 "$NOIVU" application/x-protobuf "$T/all.pb"
 assert_eq "$(jq_ 'd["accepted"]')" 4 "protobuf accepted (the same 4 events again)"
 assert_eq "$(topic_count)" $((before + 5)) "CSV and protobuf published"
 
+# ---- agency lineage: a successor's token sends for its predecessors, not
+# the other way, nor for a sibling that went into the same successor ----
+printf 'old_code,new_code,effective,kind,legal_act\nSO-KHDT,SO-TAICHINH,2025-03-01,whole,test\nSO-GTVT,SO-TAICHINH,2025-03-01,whole,test\n' \
+  >"$T/agency-lineage.csv"
+"$TWINCTL" load-reference --agency-lineage "$T/agency-lineage.csv" >/dev/null || fail "agency lineage"
+TAICHINH=$(token SO-TAICHINH "stc export")
+KHDT=$(token SO-KHDT "skhdt export")
+lineage_event() { # AGENCY REF: a heartbeat of AGENCY
+  printf '{"agencyCode":"%s","localityCode":"20869","occurredAtMs":"%s","sourceSystem":"export","sourceRef":"%s","feedHeartbeat":{}}\n' \
+    "$1" "$NOW_MS" "$2"
+}
+lineage_event SO-KHDT late-1 >"$T/khdt.jsonl"
+lineage_event SO-TAICHINH own-1 >"$T/taichinh.jsonl"
+lineage_event SO-GTVT sib-1 >"$T/gtvt.jsonl"
+post 403 "$KHDT" application/x-ndjson "$T/taichinh.jsonl"
+assert_eq "$(jq_ 'd["lines"]')" "[{'line': 1, 'agencyCode': 'SO-TAICHINH'}]" \
+  "a predecessor's token does not speak for its successor"
+post 403 "$KHDT" application/x-ndjson "$T/gtvt.jsonl"
+assert_eq "$(jq_ 'd["lines"]')" "[{'line': 1, 'agencyCode': 'SO-GTVT'}]" \
+  "a predecessor's token does not speak for a sibling"
+assert_eq "$(topic_count)" "$((before + 5))" "lineage 403s publish nothing"
+cat "$T/taichinh.jsonl" "$T/khdt.jsonl" "$T/gtvt.jsonl" >"$T/succ.jsonl"
+post 200 "$TAICHINH" application/x-ndjson "$T/succ.jsonl"
+assert_eq "$(jq_ 'd["accepted"]')" 3 "the successor's token sends its own and its predecessors' events"
+assert_eq "$(topic_count)" "$((before + 8))" "the successor's events published"
+
 # ---- revoked and expired tokens: refused from the next request, no restart ----
 R=$(token SO-NOIVU "to revoke")
 R_ID=$(token_id)
@@ -184,8 +211,10 @@ post 200 "$NOIVU" application/x-ndjson "$T/at-limit.jsonl" "$URL2/v1/events"
 post 413 "$NOIVU" application/x-ndjson "$T/over-limit.jsonl" "$URL2/v1/events"
 grep -q 'ingest.max_body_bytes' "$T/resp" || fail "413 names the setting: $(cat "$T/resp")"
 assert_eq "$(topic_count)" $((before + 1)) "a 413 publishes nothing"
-# the bucket holds 2, refilled at one a second
-burst=$($C burst "$URL2/v1/events" "$NOIVU" 2 "$T/three.jsonl")
+# the bucket holds 2, refilled at one a second; a fresh token's bucket is
+# full (NOIVU's refills by however long the requests above took)
+BURST=$(token SO-NOIVU "burst")
+burst=$($C burst "$URL2/v1/events" "$BURST" 2 "$T/three.jsonl")
 [[ $burst =~ ^200\ 200\ 429\ Retry-After:\ [1-9] ]] || fail "429 with Retry-After: $burst"
 assert_eq "$(topic_count)" $((before + 1)) "a 429 publishes nothing"
 get 200 "$URL/v1/feed" "$PETRO" # another token's bucket is its own
@@ -256,7 +285,7 @@ assert_eq "$(jq_ 'd["silent"]')" False "feed: not silent"
 # ---- /metrics and /healthz ----
 get 200 "$URL/healthz"
 get 200 "$URL/metrics"
-grep -q 'twinwatch_gateway_requests_total{route="post_events",status="403"} 1' "$T/resp" ||
+grep -q 'twinwatch_gateway_requests_total{route="post_events",status="403"} 3' "$T/resp" ||
   fail "metrics count requests by route and status"
 grep -q 'twinwatch_gateway_events_total{result="accepted"}' "$T/resp" || fail "metrics: events by result"
 grep -q 'twinwatch_gateway_request_seconds_bucket{route="post_events"' "$T/resp" || fail "metrics: latency"

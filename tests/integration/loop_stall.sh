@@ -4,7 +4,8 @@
 # the broker), two rebalances (a second member joins, then leaves), a
 # re-delivered feed (batches fail on known event ids and everything
 # restarts from the stored offsets) and a PostgreSQL connection killed
-# under it (reconnect, then restart), no iteration of the loop may work
+# under it (reconnect, then restart), and signed events (their agency's
+# keys read with the batch), no iteration of the loop may work
 # longer than 50 ms: twinwatch_projector_loop_stall_seconds, the wall time
 # of each iteration less the time the scheduler kept the thread off a CPU,
 # must have every observation in its 0.05 bucket.
@@ -46,6 +47,28 @@ q "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 "$TWINCTL" wait --caught-up --timeout 120 || fail "p1 did not catch up after losing PostgreSQL"
 grep -q 'reconnected to PostgreSQL' "$T/p1.log" || fail "p1 never reconnected"
 assert_eq "$("$TWINCTL" digest)" "$d1" "digest after the rebalances, re-deliveries and reconnect"
+
+# signed events (issue 15): their agency's keys are read with the batch, not
+# by a blocking query on the loop; the first signed batch, and a signature no
+# registered key verifies, were both loads of the keys
+SIGN="$PY $(dirname "$0")/sign_produce.py"
+$SIGN keygen "$T/agency.key" "$T/agency.pub.pem"
+"$TWINCTL" keys add --agency SO-NOIVU --by tester "$T/agency.pub.pem" >/dev/null || fail "keys add"
+NOW_MS=$(($(date +%s) * 1000))
+for set in signed wrong; do
+  for i in $(seq 1 20); do
+    printf '{"agencyCode":"SO-NOIVU","localityCode":"20869","occurredAtMs":"%s","sourceSystem":"snv-export","sourceRef":"%s-%d","feedHeartbeat":{}}\n' \
+      "$NOW_MS" "$set" "$i"
+  done >"$T/$set.jsonl"
+  "$TWINCTL" publish --topic "scratch.$set" "$T/$set.jsonl" >/dev/null
+  assert_eq "$($SIGN produce "$KAFKA_BROKERS" "scratch.$set" twinwatch.events.v1 "$set" "$T/agency.key")" 20 \
+    "$set: produced directly"
+  "$TWINCTL" wait --caught-up --timeout 60 >/dev/null || fail "p1 did not catch up with the $set events"
+done
+assert_eq "$(q "SELECT count(*) FROM audit.event_log WHERE source_ref LIKE 'signed-%' AND signature IS NOT NULL")" \
+  20 "signed events logged with their signature"
+assert_eq "$(q "SELECT count(*) FROM ingest.dead_letter WHERE reason = 'bad_signature'")" 20 \
+  "wrongly signed events dead-lettered bad_signature"
 
 http_get "$URL/metrics" >"$T/metrics.txt"
 "$PY" - "$T/metrics.txt" <<'PY' || fail "an iteration of p1's loop worked longer than 50 ms"
